@@ -1,0 +1,34 @@
+import type { DailyBar } from '@stocks/common';
+
+/** Result of one upstream fetch: the clean bars plus what was dropped and why. */
+export interface FetchResult {
+  bars: DailyBar[];
+  /** Bars dropped because they were null or contradicted themselves, by reason. */
+  rejected: Record<string, number>;
+  /** Corporate actions seen in the range (empty for sources that don't know them). */
+  splits: Array<{ date: string; numerator: number; denominator: number }>;
+  dividends: Array<{ date: string; amount: number }>;
+}
+
+/** A place daily prices come from: Yahoo, a folder of Yahoo CSVs, or the bundled sample. */
+export interface MarketDataSource {
+  readonly name: 'yahoo' | 'csv' | 'sample';
+  /** Bars with start <= date <= end (both inclusive, `YYYY-MM-DD`), oldest first. */
+  fetchDaily(ticker: string, start: string, end: string): Promise<FetchResult>;
+}
+
+/** The ticker does not exist at the source (HTTP 404 to the caller). */
+export class UnknownTickerError extends Error {
+  override readonly name = 'UnknownTickerError';
+  constructor(readonly ticker: string, reason: string) {
+    super(`unknown ticker ${ticker}: ${reason}`);
+  }
+}
+
+/** The source failed (HTTP 502, or 503 with retryAfterSeconds when it asked us to back off). */
+export class UpstreamError extends Error {
+  override readonly name = 'UpstreamError';
+  constructor(message: string, readonly retryAfterSeconds?: number, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,11 @@
+export * as prices from './prices.ts';
+export * as jobs from './jobs.ts';
+export * as models from './models.ts';
+export * as runs from './runs.ts';
+export * as tickers from './tickers.ts';
+export * from './locks.ts';
+export { migrate } from './migrate.ts';
+export type { UpsertResult, PriceCoverage } from './prices.ts';
+export type { JobRow, JobKind, JobStatus } from './jobs.ts';
+export type { ModelSummary, ModelArtifactRow, NewModelVersion, ErrorMetrics } from './models.ts';
+export type { RunRow, StepRow, RunTrigger, RunStatus } from './runs.ts';

@@ -1,0 +1,145 @@
+import type { PoolClient, Queryable } from '@stocks/common';
+
+export interface ErrorMetrics {
+  mae: number;
+  rmse: number;
+  mape: number;
+}
+
+export type ModelStatus = 'champion' | 'challenger' | 'rejected' | 'retired';
+
+/** What a finished training job hands to the registry. */
+export interface NewModelVersion {
+  ticker: string;
+  kind: 'train' | 'fine-tune';
+  parent_version: number | null;
+  job_id: string | null;
+  topology: unknown;
+  weight_specs: unknown;
+  weights: Uint8Array;
+  scaler: unknown;
+  config: Record<string, unknown>;
+  alpha: number;
+  metrics: ErrorMetrics;
+  baseline: ErrorMetrics;
+  evaluation: Record<string, unknown>;
+  train_start: string;
+  train_end: string;
+  validation_start: string | null;
+  validation_end: string | null;
+  epochs: number;
+  final_loss: number | null;
+  duration_ms: number;
+  backend: string;
+}
+
+/** A version without its (large) artifact, as listed by the API. */
+export interface ModelSummary {
+  version: number;
+  ticker: string;
+  kind: 'train' | 'fine-tune';
+  parent_version: number | null;
+  job_id: string | null;
+  status: ModelStatus;
+  is_champion: boolean;
+  status_reason: string | null;
+  config: Record<string, unknown>;
+  alpha: number;
+  metrics: ErrorMetrics;
+  baseline: ErrorMetrics;
+  evaluation: Record<string, unknown>;
+  train_start: string;
+  train_end: string;
+  validation_start: string | null;
+  validation_end: string | null;
+  epochs: number | null;
+  final_loss: number | null;
+  duration_ms: number | null;
+  backend: string | null;
+  created_at: Date;
+}
+
+export interface ModelArtifactRow extends ModelSummary {
+  topology: unknown;
+  weight_specs: unknown;
+  weights: Buffer;
+  scaler: unknown;
+}
+
+const SUMMARY_COLUMNS = `version, ticker, kind, parent_version, job_id, status, is_champion, status_reason, config, alpha,
+  metrics, baseline, evaluation, train_start, train_end, validation_start, validation_end, epochs, final_loss,
+  duration_ms, backend, created_at`;
+
+/**
+ * Store a version and, when `promote` is set, make it the ticker's champion, in the caller's
+ * transaction so readers see either the old champion or the new one, never neither.
+ */
+export async function insertModelVersion(
+  tx: PoolClient,
+  m: NewModelVersion,
+  decision: { promote: boolean; reason: string },
+): Promise<number> {
+  if (decision.promote) {
+    await tx.query(`UPDATE models SET is_champion = false, status = 'retired' WHERE ticker = $1 AND is_champion`, [m.ticker]);
+  }
+  const { rows } = await tx.query<{ version: number }>(
+    `INSERT INTO models (ticker, kind, parent_version, job_id, status, is_champion, status_reason, topology, weight_specs,
+       weights, scaler, config, alpha, metrics, baseline, evaluation, train_start, train_end, validation_start,
+       validation_end, epochs, final_loss, duration_ms, backend)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)
+     RETURNING version`,
+    [
+      m.ticker, m.kind, m.parent_version, m.job_id,
+      decision.promote ? 'champion' : 'rejected', decision.promote, decision.reason,
+      JSON.stringify(m.topology), JSON.stringify(m.weight_specs), Buffer.from(m.weights.buffer, m.weights.byteOffset, m.weights.byteLength),
+      JSON.stringify(m.scaler), JSON.stringify(m.config), m.alpha, JSON.stringify(m.metrics), JSON.stringify(m.baseline),
+      JSON.stringify(m.evaluation), m.train_start, m.train_end, m.validation_start, m.validation_end, m.epochs,
+      m.final_loss, Math.round(m.duration_ms), m.backend,
+    ],
+  );
+  const version = rows[0]!.version;
+  await tx.query(`INSERT INTO model_events (ticker, version, action, reason) VALUES ($1, $2, $3, $4)`, [
+    m.ticker, version, decision.promote ? 'promote' : 'reject', decision.reason,
+  ]);
+  return version;
+}
+
+export async function listModels(db: Queryable, ticker: string, limit = 50): Promise<ModelSummary[]> {
+  const { rows } = await db.query<ModelSummary>(
+    `SELECT ${SUMMARY_COLUMNS} FROM models WHERE ticker = $1 ORDER BY version DESC LIMIT $2`,
+    [ticker, limit],
+  );
+  return rows;
+}
+
+export async function getChampion(db: Queryable, ticker: string): Promise<ModelArtifactRow | undefined> {
+  const { rows } = await db.query<ModelArtifactRow>(`SELECT * FROM models WHERE ticker = $1 AND is_champion`, [ticker]);
+  return rows[0];
+}
+
+export async function getChampionVersion(db: Queryable, ticker: string): Promise<number | undefined> {
+  const { rows } = await db.query<{ version: number }>(`SELECT version FROM models WHERE ticker = $1 AND is_champion`, [ticker]);
+  return rows[0]?.version;
+}
+
+export async function getModel(db: Queryable, version: number): Promise<ModelArtifactRow | undefined> {
+  const { rows } = await db.query<ModelArtifactRow>(`SELECT * FROM models WHERE version = $1`, [version]);
+  return rows[0];
+}
+
+/** Champions of every ticker (summary only), for metrics and the page. */
+export async function listChampions(db: Queryable): Promise<ModelSummary[]> {
+  const { rows } = await db.query<ModelSummary>(`SELECT ${SUMMARY_COLUMNS} FROM models WHERE is_champion ORDER BY ticker`);
+  return rows;
+}
+
+/** Make an existing version the champion (manual promotion or rollback), recorded as an event. */
+export async function setChampion(tx: PoolClient, ticker: string, version: number, action: string, reason: string): Promise<void> {
+  await tx.query(`UPDATE models SET is_champion = false, status = 'retired' WHERE ticker = $1 AND is_champion`, [ticker]);
+  const { rowCount } = await tx.query(
+    `UPDATE models SET is_champion = true, status = 'champion', status_reason = $3 WHERE ticker = $1 AND version = $2`,
+    [ticker, version, reason],
+  );
+  if (!rowCount) throw new Error(`model version ${version} of ${ticker} not found`);
+  await tx.query(`INSERT INTO model_events (ticker, version, action, reason) VALUES ($1, $2, $3, $4)`, [ticker, version, action, reason]);
+}

@@ -1,0 +1,97 @@
+import type { DailyBar, Queryable } from '@stocks/common';
+
+export interface UpsertResult {
+  inserted: number;
+  updated: number;
+}
+
+export interface PriceRow extends DailyBar {
+  ticker: string;
+  source: string;
+}
+
+/**
+ * Insert or update bars in ONE statement (arrays unnested server-side): fast, atomic, and
+ * idempotent. Rows whose values did not change are not touched, so a repeated load reports
+ * 0 inserted and 0 updated.
+ */
+export async function upsertPrices(db: Queryable, ticker: string, source: string, bars: DailyBar[]): Promise<UpsertResult> {
+  if (bars.length === 0) return { inserted: 0, updated: 0 };
+  const col = <K extends keyof DailyBar>(k: K) => bars.map((b) => b[k]);
+  const { rows } = await db.query<{ inserted: boolean }>(
+    `INSERT INTO prices AS p (ticker, date, open, high, low, close, adj_close, volume, source, fetched_at)
+     SELECT $1, t.date, t.open, t.high, t.low, t.close, t.adj_close, t.volume, $2, now()
+       FROM unnest($3::date[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::bigint[])
+         AS t(date, open, high, low, close, adj_close, volume)
+      ORDER BY t.date
+     ON CONFLICT (ticker, date) DO UPDATE
+        SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+            adj_close = EXCLUDED.adj_close, volume = EXCLUDED.volume, source = EXCLUDED.source,
+            fetched_at = EXCLUDED.fetched_at
+      WHERE (p.open, p.high, p.low, p.close, p.adj_close, p.volume)
+            IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.adj_close, EXCLUDED.volume)
+     RETURNING (xmax = 0) AS inserted`,
+    [
+      ticker,
+      source,
+      col('date'),
+      col('open'),
+      col('high'),
+      col('low'),
+      col('close'),
+      col('adj_close'),
+      bars.map((b) => (b.volume === null ? null : Math.round(b.volume))),
+    ],
+  );
+  const inserted = rows.filter((r) => r.inserted).length;
+  return { inserted, updated: rows.length - inserted };
+}
+
+/** Bars of a ticker, oldest first, optionally bounded (inclusive). */
+export async function getPrices(db: Queryable, ticker: string, range: { from?: string; to?: string } = {}): Promise<DailyBar[]> {
+  const { rows } = await db.query<DailyBar>(
+    `SELECT date, open, high, low, close, adj_close, volume
+       FROM prices
+      WHERE ticker = $1 AND ($2::date IS NULL OR date >= $2) AND ($3::date IS NULL OR date <= $3)
+      ORDER BY date`,
+    [ticker, range.from ?? null, range.to ?? null],
+  );
+  return rows;
+}
+
+/** The newest `count` bars up to `to`, oldest first (what a forecast needs). */
+export async function getRecentPrices(db: Queryable, ticker: string, count: number, to?: string): Promise<DailyBar[]> {
+  const { rows } = await db.query<DailyBar>(
+    `SELECT * FROM (
+       SELECT date, open, high, low, close, adj_close, volume FROM prices
+        WHERE ticker = $1 AND ($3::date IS NULL OR date <= $3)
+        ORDER BY date DESC LIMIT $2) recent
+      ORDER BY date`,
+    [ticker, count, to ?? null],
+  );
+  return rows;
+}
+
+export interface PriceCoverage {
+  ticker: string;
+  first_date: string;
+  last_date: string;
+  rows: number;
+}
+
+export async function getCoverage(db: Queryable, ticker: string): Promise<PriceCoverage | undefined> {
+  const { rows } = await db.query<PriceCoverage>(
+    `SELECT ticker, min(date) AS first_date, max(date) AS last_date, count(*)::int AS rows
+       FROM prices WHERE ticker = $1 GROUP BY ticker`,
+    [ticker],
+  );
+  return rows[0];
+}
+
+export async function listCoverage(db: Queryable): Promise<PriceCoverage[]> {
+  const { rows } = await db.query<PriceCoverage>(
+    `SELECT ticker, min(date) AS first_date, max(date) AS last_date, count(*)::int AS rows
+       FROM prices GROUP BY ticker ORDER BY ticker`,
+  );
+  return rows;
+}

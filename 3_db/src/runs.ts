@@ -1,0 +1,77 @@
+import type { Queryable } from '@stocks/common';
+
+export type RunTrigger = 'startup' | 'cron' | 'manual';
+export type RunStatus = 'running' | 'succeeded' | 'partial' | 'failed';
+export type StepStatus = 'succeeded' | 'failed' | 'skipped';
+
+export interface RunRow {
+  id: number;
+  trigger: RunTrigger;
+  status: RunStatus;
+  host: string | null;
+  tickers: string[];
+  error: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+}
+
+export interface StepRow {
+  id: number;
+  run_id: number;
+  ticker: string;
+  step: string;
+  status: StepStatus;
+  detail: Record<string, unknown>;
+  error: string | null;
+  started_at: Date;
+  finished_at: Date;
+}
+
+export async function createRun(db: Queryable, trigger: RunTrigger, tickers: string[], host: string): Promise<RunRow> {
+  const { rows } = await db.query<RunRow>(
+    `INSERT INTO shepherd_runs (trigger, tickers, host) VALUES ($1, $2, $3) RETURNING *`,
+    [trigger, tickers, host],
+  );
+  return rows[0]!;
+}
+
+export async function recordStep(
+  db: Queryable,
+  step: { run_id: number; ticker: string; step: string; status: StepStatus; detail?: Record<string, unknown>; error?: string; started_at: Date },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO shepherd_steps (run_id, ticker, step, status, detail, error, started_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+    [step.run_id, step.ticker, step.step, step.status, JSON.stringify(step.detail ?? {}), step.error ?? null, step.started_at],
+  );
+}
+
+export async function finishRun(db: Queryable, id: number, status: RunStatus, error?: string): Promise<void> {
+  await db.query(`UPDATE shepherd_runs SET status = $2, error = $3, finished_at = now() WHERE id = $1`, [id, status, error ?? null]);
+}
+
+/**
+ * Runs left 'running' by a process that died (its host no longer holds the run lock) are
+ * closed as failed, so the history never shows a run that runs forever.
+ */
+export async function failAbandonedRuns(db: Queryable, olderThan: Date): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE shepherd_runs SET status = 'failed', error = 'abandoned: the shepherd stopped during the run', finished_at = now()
+      WHERE status = 'running' AND started_at < $1`,
+    [olderThan],
+  );
+  return rowCount ?? 0;
+}
+
+export async function getRun(db: Queryable, id: number): Promise<(RunRow & { steps: StepRow[] }) | undefined> {
+  const { rows } = await db.query<RunRow>(`SELECT * FROM shepherd_runs WHERE id = $1`, [id]);
+  if (!rows[0]) return undefined;
+  const steps = await db.query<StepRow>(`SELECT * FROM shepherd_steps WHERE run_id = $1 ORDER BY id`, [id]);
+  return { ...rows[0], steps: steps.rows };
+}
+
+export async function listRuns(db: Queryable, limit = 20): Promise<Array<RunRow & { steps: StepRow[] }>> {
+  const { rows } = await db.query<RunRow>(`SELECT * FROM shepherd_runs ORDER BY id DESC LIMIT $1`, [limit]);
+  if (rows.length === 0) return [];
+  const steps = await db.query<StepRow>(`SELECT * FROM shepherd_steps WHERE run_id = ANY($1) ORDER BY id`, [rows.map((r) => r.id)]);
+  return rows.map((r) => ({ ...r, steps: steps.rows.filter((s) => s.run_id === r.id) }));
+}

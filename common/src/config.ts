@@ -1,0 +1,29 @@
+import { z } from 'zod';
+
+/** Settings every service shares. Each service extends this with its own. */
+export const baseEnvSchema = z.object({
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/stocks'),
+  HOST: z.string().default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Bearer token required on mutating endpoints when set (read endpoints stay open). */
+  API_TOKEN: z.string().min(16).optional(),
+});
+
+/** Parse and validate the environment once at boot; fail with every problem listed. */
+export function loadEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  // Empty strings mean "not set" (compose passes `VAR=` for unset .env values).
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`).join('\n');
+    throw new Error(`Invalid environment:\n${problems}`);
+  }
+  return parsed.data;
+}
+
+/** Comma-separated list -> trimmed, non-empty items. */
+export const csvList = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
