@@ -3,6 +3,7 @@ export * as jobs from './jobs.ts';
 export * as models from './models.ts';
 export * as runs from './runs.ts';
 export * as tickers from './tickers.ts';
+export * as corporateActions from './corporate-actions.ts';
 export * from './locks.ts';
 export { migrate } from './migrate.ts';
 export type { UpsertResult, PriceCoverage } from './prices.ts';

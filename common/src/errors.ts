@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 
 /** An error that carries the HTTP status and a message telling the caller what to fix. */
@@ -29,6 +30,14 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity',
   429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable',
 };
+
+/** The error body as a schema, for OpenAPI. */
+export const errorResponseSchema = z.object({
+  statusCode: z.number(),
+  error: z.string(),
+  message: z.string().describe('What went wrong and what to change'),
+  details: z.unknown().optional(),
+});
 
 export function errorBody(statusCode: number, message: string, details?: unknown): ErrorBody {
   return { statusCode, error: STATUS_TEXT[statusCode] ?? 'Error', message, ...(details === undefined ? {} : { details }) };

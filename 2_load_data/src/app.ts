@@ -1,0 +1,38 @@
+import { createServiceApp, type Pool } from '@stocks/common';
+import type { LoadDataEnv } from './config.ts';
+import { createIngestMetrics, instrumentYahoo } from './metrics.ts';
+import { loadRoutes } from './routes/load.ts';
+import { createSource } from './sources/index.ts';
+import type { MarketDataSource } from './sources/types.ts';
+
+export interface BuildOptions {
+  env: LoadDataEnv;
+  pool: Pool;
+  /** Overrides the source chosen by MARKET_DATA_SOURCE (tests). */
+  source?: MarketDataSource;
+  logger?: boolean;
+}
+
+/** The 2_load_data app, without listening: server.ts listens, tests inject. */
+export async function buildApp(opts: BuildOptions) {
+  const { env } = opts;
+  const app = await createServiceApp({
+    service: 'load_data',
+    description: 'Loads daily OHLCV bars from Yahoo Finance (or a CSV folder, or the bundled sample) into Postgres.',
+    pool: opts.pool,
+    logLevel: env.LOG_LEVEL,
+    logger: opts.logger,
+    apiToken: env.API_TOKEN,
+  });
+  const raw = opts.source ?? createSource(env.MARKET_DATA_SOURCE, {
+    marketDataDir: env.MARKET_DATA_DIR,
+    yahooBaseUrl: env.YAHOO_BASE_URL,
+    timeoutMs: env.YAHOO_TIMEOUT_MS,
+    maxRetries: env.YAHOO_MAX_RETRIES,
+    concurrency: env.YAHOO_CONCURRENCY,
+  });
+  const { source } = instrumentYahoo(raw, app.registry);
+  await app.register(loadRoutes, { source, metrics: createIngestMetrics(app.registry) });
+  app.log.info({ source: source.name }, 'market data source ready');
+  return app;
+}

@@ -1,0 +1,56 @@
+import { promClient, type Registry } from '@stocks/common';
+import type { FetchResult, MarketDataSource } from './sources/types.ts';
+import { UnknownTickerError, UpstreamError } from './sources/types.ts';
+
+export interface IngestMetrics {
+  rowsIngested: promClient.Counter<'ticker' | 'kind'>;
+  rowsRejected: promClient.Counter<'ticker' | 'reason'>;
+}
+
+export function createIngestMetrics(registry: Registry): IngestMetrics {
+  return {
+    rowsIngested: new promClient.Counter({
+      name: 'rows_ingested_total', help: 'Price rows written, by ticker and kind (inserted|updated)',
+      labelNames: ['ticker', 'kind'] as const, registers: [registry],
+    }),
+    rowsRejected: new promClient.Counter({
+      name: 'rows_rejected_total', help: 'Bars dropped before storage, by ticker and reason',
+      labelNames: ['ticker', 'reason'] as const, registers: [registry],
+    }),
+  };
+}
+
+/** Count and time every upstream call of the Yahoo source (the csv and sample sources are local). */
+export function instrumentYahoo(source: MarketDataSource, registry: Registry): { source: MarketDataSource; retries: promClient.Counter } {
+  const requests = new promClient.Counter({
+    name: 'yahoo_requests_total', help: 'Calls to Yahoo Finance by outcome (ok|not_found|rate_limited|error)',
+    labelNames: ['outcome'] as const, registers: [registry],
+  });
+  const duration = new promClient.Histogram({
+    name: 'yahoo_request_duration_seconds', help: 'Latency of a Yahoo fetch, retries included',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: [registry],
+  });
+  const retries = new promClient.Counter({ name: 'yahoo_retries_total', help: 'Retried Yahoo calls', registers: [registry] });
+  if (source.name !== 'yahoo') return { source, retries };
+  return {
+    retries,
+    source: {
+      name: source.name,
+      async fetchDaily(ticker, start, end): Promise<FetchResult> {
+        const stop = duration.startTimer();
+        try {
+          const result = await source.fetchDaily(ticker, start, end);
+          requests.inc({ outcome: 'ok' });
+          return result;
+        } catch (err) {
+          const outcome = err instanceof UnknownTickerError ? 'not_found'
+            : err instanceof UpstreamError && err.retryAfterSeconds !== undefined ? 'rate_limited' : 'error';
+          requests.inc({ outcome });
+          throw err;
+        } finally {
+          stop();
+        }
+      },
+    },
+  };
+}

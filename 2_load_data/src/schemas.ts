@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { ISO_DATE, TICKER_PATTERN } from '@stocks/common';
+
+const EARLIEST = '1900-01-01';
+
+export const tickerSchema = z
+  .string()
+  .trim()
+  .toUpperCase()
+  .regex(TICKER_PATTERN, 'must be a Yahoo symbol such as AAPL, BRK-B, ^GSPC or BTC-USD (letters, digits, . - ^ =; at most 15 characters)');
+
+/** A real calendar date between 1900-01-01 and a week from now. */
+export const isoDateSchema = z
+  .string()
+  .regex(ISO_DATE, 'must be a date as YYYY-MM-DD')
+  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'is not a real calendar date')
+  .refine((s) => s >= EARLIEST, `must be on or after ${EARLIEST}`)
+  .refine((s) => s <= new Date(Date.now() + 7 * 86_400_000).toISOString().slice(0, 10), 'must not be more than a week in the future');
+
+export const loadRequestSchema = z
+  .object({
+    ticker: tickerSchema,
+    start_date: isoDateSchema.describe('First day to load, inclusive'),
+    end_date: isoDateSchema.describe('Last day to load, inclusive'),
+  })
+  .strict()
+  .refine((b) => b.start_date <= b.end_date, { message: 'start_date must be on or before end_date', path: ['start_date'] });
+
+export const loadResponseSchema = z.object({
+  ticker: z.string(),
+  source: z.enum(['yahoo', 'csv', 'sample']),
+  fetched: z.number().int().describe('Clean bars received from the source for the range'),
+  inserted: z.number().int(),
+  updated: z.number().int(),
+  rejected: z.record(z.string(), z.number().int()).describe('Bars dropped, by reason (see README: data quality)'),
+  first_date: z.string().nullable(),
+  last_date: z.string().nullable(),
+  splits: z.number().int(),
+  dividends: z.number().int(),
+});
+
+export type LoadRequest = z.infer<typeof loadRequestSchema>;
+export type LoadResponse = z.infer<typeof loadResponseSchema>;
+

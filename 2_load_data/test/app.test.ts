@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { prices } from '@stocks/db';
+import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
+import { buildApp } from '../src/app.ts';
+import { loadLoadDataEnv } from '../src/config.ts';
+import { createYahooSource } from '../src/sources/yahoo.ts';
+import { MARKET_DATA_DIR, startYahooReplay, type YahooReplay } from './support/yahoo-replay.ts';
+
+type App = Awaited<ReturnType<typeof buildApp>>;
+
+describe('2_load_data over HTTP, yahoo source replayed', () => {
+  let db: TestDatabase;
+  let yahoo: YahooReplay;
+  let app: App;
+
+  before(async () => {
+    db = await createTestDatabase();
+    yahoo = await startYahooReplay();
+    const env = loadLoadDataEnv({ DATABASE_URL: db.url });
+    const source = createYahooSource({ baseUrl: yahoo.url, timeoutMs: 500, maxRetries: 2, baseDelayMs: 5 });
+    app = await buildApp({ env, pool: db.pool, source, logger: false });
+  });
+  after(async () => {
+    await app.close();
+    await yahoo.close();
+    await db.drop();
+  });
+
+  const load = (body: unknown) => app.inject({ method: 'POST', url: '/load', payload: body as object });
+
+  test('loads a range of real bars and reports what it stored', async () => {
+    const res = await load({ ticker: 'AAPL', start_date: '2020-08-31', end_date: '2020-11-06' });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json();
+    assert.equal(body.ticker, 'AAPL');
+    assert.equal(body.source, 'yahoo');
+    assert.equal(body.first_date, '2020-08-31');
+    assert.equal(body.last_date, '2020-11-06');
+    assert.equal(body.fetched, 49);
+    assert.equal(body.inserted, 49);
+    assert.equal(body.updated, 0);
+    const stored = await prices.getPrices(db.pool, 'AAPL');
+    assert.equal(stored.length, 49);
+    assert.equal(stored[0]!.close, 129.0399932861328);
+  });
+
+  test('a repeated load changes nothing and reports 0 inserted', async () => {
+    const res = await load({ ticker: 'aapl', start_date: '2020-08-31', end_date: '2020-11-06' });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual([res.json().fetched, res.json().inserted, res.json().updated], [49, 0, 0]);
+  });
+
+  test('malformed bodies get 400 with a message naming the field', async () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ start_date: '2020-01-01', end_date: '2020-02-01' }, /ticker/],
+      [{ ticker: 'AAPL', start_date: '2020-13-01', end_date: '2020-02-01' }, /start_date/],
+      [{ ticker: 'AAPL', start_date: '01/02/2020', end_date: '2020-02-01' }, /YYYY-MM-DD/],
+      [{ ticker: 'AAPL; DROP TABLE prices', start_date: '2020-01-01', end_date: '2020-02-01' }, /Yahoo symbol/],
+      [{ ticker: 'AAPL', start_date: '2020-01-01', end_date: '2020-02-01', extra: 1 }, /extra/],
+      [{ ticker: 'AAPL', start_date: '2020-03-01', end_date: '2020-02-01' }, /start_date must be on or before end_date/],
+    ];
+    for (const [body, message] of cases) {
+      const res = await load(body);
+      assert.equal(res.statusCode, 400, JSON.stringify(body));
+      assert.match(res.json().message, message);
+      assert.equal(res.json().statusCode, 400);
+    }
+    const notJson = await app.inject({ method: 'POST', url: '/load', headers: { 'content-type': 'application/json' }, payload: '{"ticker":' });
+    assert.equal(notJson.statusCode, 400);
+    assert.ok(notJson.json().message);
+  });
+
+  test('an unknown ticker is a 404 carrying Yahoo\'s reason', async () => {
+    const res = await load({ ticker: 'NOSUCHTICKER', start_date: '2020-01-01', end_date: '2020-02-01' });
+    assert.equal(res.statusCode, 404);
+    assert.match(res.json().message, /NOSUCHTICKER/);
+  });
+
+  test('Yahoo failing is a 502 and the stored prices stay as they were', async () => {
+    const before = await prices.getPrices(db.pool, 'AAPL');
+    yahoo.setFault({ kind: 'status', status: 500 });
+    try {
+      const res = await load({ ticker: 'AAPL', start_date: '2020-08-31', end_date: '2020-11-06' });
+      assert.equal(res.statusCode, 502);
+      assert.match(res.json().message, /500/);
+    } finally {
+      yahoo.setFault(null);
+    }
+    assert.deepEqual(await prices.getPrices(db.pool, 'AAPL'), before);
+  });
+
+  test('Yahoo rate limiting is a 503 with Retry-After', async () => {
+    yahoo.setFault({ kind: 'status', status: 429, retryAfter: 1 });
+    try {
+      const res = await load({ ticker: 'MSFT', start_date: '2020-08-31', end_date: '2020-09-30' });
+      assert.equal(res.statusCode, 503);
+      assert.ok(res.headers['retry-after']);
+      assert.match(res.json().message, /429/);
+    } finally {
+      yahoo.setFault(null);
+    }
+  });
+
+  test('health, metrics and docs answer', async () => {
+    assert.deepEqual((await app.inject('/health/live')).json(), { status: 'ok' });
+    const ready = await app.inject('/health/ready');
+    assert.equal(ready.statusCode, 200);
+    assert.equal(ready.json().database, 'up');
+    const metrics = await app.inject('/metrics');
+    assert.match(metrics.body, /rows_ingested_total\{.*ticker="AAPL".*\} 49/);
+    assert.match(metrics.body, /yahoo_requests_total\{outcome="ok"/);
+    assert.match(metrics.body, /http_requests_total\{/);
+    const docs = await app.inject('/docs/json');
+    assert.equal(docs.statusCode, 200);
+    assert.ok(docs.json().paths['/load']);
+    const ui = await app.inject('/docs');
+    assert.ok([200, 302].includes(ui.statusCode));
+    const missing = await app.inject('/nope');
+    assert.equal(missing.statusCode, 404);
+    assert.match(missing.json().message, /docs/);
+  });
+});
+
+describe('2_load_data with the csv and sample sources', () => {
+  let db: TestDatabase;
+  before(async () => { db = await createTestDatabase(); });
+  after(async () => { await db.drop(); });
+
+  test('csv: loads a ticker from a folder of Yahoo CSVs; a missing file is a 404', async () => {
+    const env = loadLoadDataEnv({ DATABASE_URL: db.url, MARKET_DATA_SOURCE: 'csv', MARKET_DATA_DIR });
+    const app = await buildApp({ env, pool: db.pool, logger: false });
+    try {
+      const res = await app.inject({ method: 'POST', url: '/load', payload: { ticker: 'MSFT', start_date: '2023-12-01', end_date: '2023-12-31' } });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.json().source, 'csv');
+      assert.equal(res.json().last_date, '2023-12-29');
+      const last = (await prices.getPrices(db.pool, 'MSFT')).at(-1)!;
+      assert.equal(Math.round(last.close * 100) / 100, 376.04);
+      const missing = await app.inject({ method: 'POST', url: '/load', payload: { ticker: 'ZZZZ', start_date: '2023-12-01', end_date: '2023-12-31' } });
+      assert.equal(missing.statusCode, 404);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('sample: serves the bundled S&P 500 history as ^GSPC', async () => {
+    const env = loadLoadDataEnv({ DATABASE_URL: db.url, MARKET_DATA_SOURCE: 'sample' });
+    const app = await buildApp({ env, pool: db.pool, logger: false });
+    try {
+      const res = await app.inject({ method: 'POST', url: '/load', payload: { ticker: '^GSPC', start_date: '2000-01-01', end_date: '2000-01-31' } });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.json().first_date, '2000-01-03');
+      assert.equal(res.json().inserted, res.json().fetched);
+      assert.equal((await prices.getPrices(db.pool, '^GSPC'))[0]!.close, 1455.219971);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('csv without MARKET_DATA_DIR is refused at boot with a message', () => {
+    assert.throws(() => loadLoadDataEnv({ MARKET_DATA_SOURCE: 'csv' }), /MARKET_DATA_DIR/);
+  });
+});
