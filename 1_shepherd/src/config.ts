@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import cron from 'node-cron';
+import { baseEnvSchema, csvList, loadEnv, port, TICKER_PATTERN } from '@stocks/common';
+
+export const shepherdEnvSchema = baseEnvSchema.extend({
+  PORT: port(8003),
+  LOAD_DATA_URL: z.string().url().default('http://127.0.0.1:8001'),
+  ESTIMATOR_URL: z.string().url().default('http://127.0.0.1:8002'),
+  WATCHLIST: csvList
+    .default(['^GSPC'])
+    .pipe(z.array(z.string().toUpperCase().regex(TICKER_PATTERN, 'each ticker must be a Yahoo symbol such as AAPL or ^GSPC')).min(1)),
+  /** Weekdays 22:30 UTC: after the New York close in both summer and winter time. */
+  SHEPHERD_CRON: z.string().default('30 22 * * 1-5').refine((s) => cron.validate(s), 'must be a cron expression such as "30 22 * * 1-5"'),
+  SHEPHERD_RUN_ON_START: z.enum(['true', 'false']).default('true').transform((s) => s === 'true'),
+  /** How much history a ticker's first load asks for. */
+  INITIAL_HISTORY_YEARS: z.coerce.number().int().min(1).max(100).default(10),
+  /** Give up waiting for a training job after this long (the job itself goes on). */
+  JOB_WAIT_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(3600),
+  JOB_POLL_INTERVAL_MS: z.coerce.number().int().min(50).default(2000),
+});
+
+export type ShepherdEnv = z.infer<typeof shepherdEnvSchema>;
+export const loadShepherdEnv = (env: NodeJS.ProcessEnv = process.env): ShepherdEnv => loadEnv(shepherdEnvSchema, env);

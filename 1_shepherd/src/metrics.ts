@@ -1,0 +1,27 @@
+import { lastCompletedTradingDay, type Pool, promClient, type Registry, tradingDaysBetween } from '@stocks/common';
+import { prices } from '@stocks/db';
+
+export type ShepherdMetrics = ReturnType<typeof createShepherdMetrics>;
+
+export function createShepherdMetrics(registry: Registry, pool: Pool, watchlist: string[]) {
+  const r = [registry];
+  return {
+    runs: new promClient.Counter({ name: 'shepherd_runs_total', help: 'Finished shepherd runs by status', labelNames: ['status'] as const, registers: r }),
+    steps: new promClient.Counter({ name: 'shepherd_steps_total', help: 'Shepherd steps by step and status', labelNames: ['step', 'status'] as const, registers: r }),
+    lastRun: new promClient.Gauge({ name: 'shepherd_last_run_timestamp_seconds', help: 'When the last run finished (unix seconds)', registers: r }),
+    freshness: new promClient.Gauge({
+      name: 'data_freshness_trading_days',
+      help: 'Trading days between the newest stored bar and the last completed trading day, per watched ticker',
+      labelNames: ['ticker'] as const,
+      registers: r,
+      // Read on scrape so every replica reports what Postgres holds, not what it last did.
+      async collect() {
+        for (const ticker of watchlist) {
+          const coverage = await prices.getCoverage(pool, ticker).catch(() => undefined);
+          if (!coverage) continue;
+          this.set({ ticker }, tradingDaysBetween(ticker, coverage.last_date, lastCompletedTradingDay(ticker)));
+        }
+      },
+    }),
+  };
+}

@@ -1,0 +1,20 @@
+import cron from 'node-cron';
+import type { FastifyBaseLogger } from 'fastify';
+import { type RunDeps, startRun } from './run.ts';
+
+/** Start a run on every tick of the cron expression (UTC). */
+export function scheduleRuns(expression: string, deps: RunDeps, watchlist: string[], log: FastifyBaseLogger): { stop(): void } {
+  const task = cron.schedule(
+    expression,
+    async () => {
+      try {
+        const run = await startRun(deps, 'cron', watchlist);
+        log.info({ run_id: run.id }, 'scheduled run started');
+      } catch (err) {
+        log.error({ err }, 'could not start a scheduled run');
+      }
+    },
+    { timezone: 'UTC', name: 'shepherd' },
+  );
+  return { stop: () => void task.stop() };
+}

@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { baseEnvSchema, loadEnv, port } from '@stocks/common';
+
+export const estimatorEnvSchema = baseEnvSchema.extend({
+  PORT: port(8002),
+  /** api: HTTP only; worker: trains jobs from the queue (still answers /health and /metrics); both. */
+  ESTIMATOR_ROLE: z.enum(['api', 'worker', 'both']).default('both'),
+  TF_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
+  TRAIN_EPOCHS: z.coerce.number().int().min(1).max(1000).optional(),
+  MODEL_WINDOW: z.coerce.number().int().min(5).max(250).optional(),
+  MODEL_UNITS: z.coerce.number().int().min(1).max(512).optional(),
+  /** Most recent bars a full training uses (~10 years); older history adds time, not skill. */
+  TRAIN_MAX_BARS: z.coerce.number().int().min(100).default(2520),
+  /** A training attempt longer than this is presumed dead and retried by another worker. */
+  JOB_TIMEOUT_SECONDS: z.coerce.number().int().min(10).default(3600),
+  JOB_RETRY_LIMIT: z.coerce.number().int().min(0).max(10).default(2),
+});
+
+export type EstimatorEnv = z.infer<typeof estimatorEnvSchema>;
+export const loadEstimatorEnv = (env: NodeJS.ProcessEnv = process.env): EstimatorEnv => loadEnv(estimatorEnvSchema, env);
+
+/** Hyper-parameters set from the environment; the rest keep the model's defaults. */
+export function modelOverrides(env: EstimatorEnv): Record<string, number> {
+  const o: Record<string, number> = {};
+  if (env.TRAIN_EPOCHS) o.epochs = env.TRAIN_EPOCHS;
+  if (env.MODEL_WINDOW) o.window = env.MODEL_WINDOW;
+  if (env.MODEL_UNITS) o.units = env.MODEL_UNITS;
+  return o;
+}

@@ -1,0 +1,23 @@
+import { createPool, listen } from '@stocks/common';
+import { migrate } from '@stocks/db';
+import { buildApp } from './app.ts';
+import { loadEstimatorEnv } from './config.ts';
+import { initBackend } from './model/backend.ts';
+import { startQueue } from './queue.ts';
+
+const env = loadEstimatorEnv();
+await migrate(env.DATABASE_URL);
+const backend = await initBackend(env.TF_BACKEND);
+const pool = createPool(env.DATABASE_URL, { application_name: 'nn_estimator' });
+const boss = await startQueue(
+  env.DATABASE_URL,
+  { retryLimit: env.JOB_RETRY_LIMIT, expireInSeconds: env.JOB_TIMEOUT_SECONDS },
+  (err) => console.error(JSON.stringify({ level: 50, service: 'nn_estimator', msg: 'queue error', err: err.message })),
+);
+const app = await buildApp({ env, pool, boss, backend });
+app.log.info({ backend, role: env.ESTIMATOR_ROLE }, 'TensorFlow.js backend ready');
+// Stop taking jobs first (the running one finishes or is released), then the pool.
+await listen(app, env.PORT, env.HOST, async () => {
+  await boss.stop({ graceful: true, timeout: 20_000 });
+  await pool.end();
+});
