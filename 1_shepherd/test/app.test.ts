@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type PgBoss from 'pg-boss';
+import { tryLockTicker } from '@stocks/db';
+import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
+import { MARKET_DATA_DIR } from '../../test/support/market-data.ts';
+import { buildApp as buildLoader } from '../../2_load_data/src/app.ts';
+import { loadLoadDataEnv } from '../../2_load_data/src/config.ts';
+import { buildApp as buildEstimator } from '../../4_nn_estimator/src/app.ts';
+import { loadEstimatorEnv } from '../../4_nn_estimator/src/config.ts';
+import { initBackend } from '../../4_nn_estimator/src/model/backend.ts';
+import { startQueue } from '../../4_nn_estimator/src/queue.ts';
+import { buildApp } from '../src/app.ts';
+import { loadShepherdEnv } from '../src/config.ts';
+
+type App = Awaited<ReturnType<typeof buildApp>>;
+
+/** The shepherd against a real loader (csv source) and a real estimator, in this process. */
+describe('1_shepherd over HTTP', () => {
+  let db: TestDatabase;
+  let boss: PgBoss;
+  let loader: Awaited<ReturnType<typeof buildLoader>>;
+  let estimator: Awaited<ReturnType<typeof buildEstimator>>;
+  let app: App;
+
+  before(async () => {
+    db = await createTestDatabase();
+    loader = await buildLoader({ env: loadLoadDataEnv({ DATABASE_URL: db.url, MARKET_DATA_SOURCE: 'csv', MARKET_DATA_DIR }), pool: db.pool, logger: false });
+    await loader.listen({ port: 0, host: '127.0.0.1' });
+    boss = await startQueue(db.url, { retryLimit: 0, expireInSeconds: 600 }, () => {});
+    estimator = await buildEstimator({
+      env: loadEstimatorEnv({ DATABASE_URL: db.url, TRAIN_EPOCHS: '1', MODEL_WINDOW: '20', MODEL_UNITS: '4', TRAIN_MAX_BARS: '400' }),
+      pool: db.pool, boss, backend: await initBackend(), logger: false,
+    });
+    await estimator.listen({ port: 0, host: '127.0.0.1' });
+    const url = (a: { server: { address(): unknown } }) => `http://127.0.0.1:${(a.server.address() as AddressInfo).port}`;
+    app = await buildApp({
+      env: loadShepherdEnv({
+        DATABASE_URL: db.url, WATCHLIST: 'MSFT,NOPE', LOAD_DATA_URL: url(loader), ESTIMATOR_URL: url(estimator), JOB_POLL_INTERVAL_MS: '100',
+      }),
+      pool: db.pool,
+      logger: false,
+    });
+  });
+  after(async () => {
+    await app.close();
+    await estimator.close();
+    await boss.stop({ graceful: false, wait: true });
+    await loader.close();
+    await db.drop();
+  });
+
+  async function waitForRun(id: number) {
+    for (let i = 0; i < 1200; i++) {
+      const run = (await app.inject(`/runs/${id}`)).json();
+      if (run.status !== 'running') return run;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`run ${id} did not finish`);
+  }
+
+  test('POST /run: one failing ticker does not stop the others; every step is recorded', async () => {
+    const res = await app.inject({ method: 'POST', url: '/run' });
+    assert.equal(res.statusCode, 202);
+    const run = await waitForRun(res.json().run_id);
+    assert.equal(run.status, 'partial');
+    assert.equal(run.trigger, 'manual');
+    const byTicker = (t: string) => run.steps.filter((s: { ticker: string }) => s.ticker === t);
+    assert.deepEqual(byTicker('MSFT').map((s: { step: string; status: string }) => `${s.step}:${s.status}`), ['load:succeeded', 'train:succeeded']);
+    const nope = byTicker('NOPE');
+    assert.deepEqual(nope.map((s: { step: string; status: string }) => `${s.step}:${s.status}`), ['load:failed']);
+    assert.match(nope[0].error, /404/);
+    assert.equal(typeof byTicker('MSFT')[1].detail.model_version, 'number');
+
+    const list = (await app.inject('/runs')).json();
+    assert.equal(list.runs[0].id, run.id);
+  });
+
+  test('a ticker another shepherd holds is skipped, not worked on twice', async () => {
+    const held = await tryLockTicker(db.pool, 'shepherd-ticker', 'MSFT');
+    assert.ok(held);
+    try {
+      const res = await app.inject({ method: 'POST', url: '/run', payload: { tickers: ['MSFT'] } });
+      const run = await waitForRun(res.json().run_id);
+      assert.deepEqual(run.steps.map((s: { step: string; status: string }) => `${s.step}:${s.status}`), ['lock:skipped']);
+    } finally {
+      await held.release();
+    }
+  });
+
+  test('bad requests: unknown tickers and run ids', async () => {
+    const res = await app.inject({ method: 'POST', url: '/run', payload: { tickers: ['TSLA'] } });
+    assert.equal(res.statusCode, 400);
+    assert.match(res.json().message, /WATCHLIST/);
+    assert.equal((await app.inject('/runs/999999')).statusCode, 404);
+    assert.equal((await app.inject('/runs/abc')).statusCode, 400);
+    assert.equal((await app.inject('/runs?limit=0')).statusCode, 400);
+  });
+
+  test('metrics report runs and data freshness', async () => {
+    const metrics = (await app.inject('/metrics')).body;
+    assert.match(metrics, /shepherd_runs_total\{status="partial"/);
+    assert.match(metrics, /data_freshness_trading_days\{ticker="MSFT"[^}]*\} \d+/);
+    assert.equal((await app.inject('/health/ready')).statusCode, 200);
+    assert.ok((await app.inject('/docs/json')).json().paths['/run']);
+  });
+
+  test('a bad WATCHLIST or cron is refused at boot', () => {
+    assert.throws(() => loadShepherdEnv({ WATCHLIST: 'AAPL,bad ticker!' }), /WATCHLIST/);
+    assert.throws(() => loadShepherdEnv({ SHEPHERD_CRON: 'every day' }), /SHEPHERD_CRON/);
+  });
+});

@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { lastCompletedTradingDay } from '@stocks/common';
+import { planTicker, yearsBefore } from '../src/policy.ts';
+
+test('a ticker with nothing stored loads the initial history and trains', () => {
+  assert.deepEqual(planTicker({ lastCompletedTradingDay: '2024-03-08', hasModel: false, initialHistoryYears: 10 }), {
+    load: { start_date: '2014-03-08', end_date: '2024-03-08' },
+    training: 'train',
+  });
+});
+
+test('a stale ticker loads the missing days, then fine-tunes if new bars arrive', () => {
+  assert.deepEqual(planTicker({ newestStored: '2024-03-05', lastCompletedTradingDay: '2024-03-08', hasModel: true, initialHistoryYears: 10 }), {
+    load: { start_date: '2024-03-06', end_date: '2024-03-08' },
+    training: 'fine-tune-if-new-data',
+  });
+});
+
+test('a fresh ticker with a model needs nothing; without a model it trains', () => {
+  assert.deepEqual(planTicker({ newestStored: '2024-03-08', lastCompletedTradingDay: '2024-03-08', hasModel: true, initialHistoryYears: 10 }), { load: undefined, training: 'none' });
+  assert.equal(planTicker({ newestStored: '2024-03-08', lastCompletedTradingDay: '2024-03-08', hasModel: false, initialHistoryYears: 10 }).training, 'train');
+});
+
+test('29 February minus whole years stays a real date', () => {
+  assert.equal(yearsBefore('2024-02-29', 1), '2023-03-01');
+});
+
+test('the last completed trading day respects the New York close and weekends', () => {
+  // Friday 2024-03-08 15:00 New York (20:00 UTC): the session is not over -> Thursday.
+  assert.equal(lastCompletedTradingDay('AAPL', new Date('2024-03-08T20:00:00Z')), '2024-03-07');
+  // Friday 17:00 New York (22:00 UTC) -> Friday.
+  assert.equal(lastCompletedTradingDay('AAPL', new Date('2024-03-08T22:00:00Z')), '2024-03-08');
+  // Sunday -> Friday.
+  assert.equal(lastCompletedTradingDay('AAPL', new Date('2024-03-10T18:00:00Z')), '2024-03-08');
+  // Crypto trades every day: yesterday (UTC).
+  assert.equal(lastCompletedTradingDay('BTC-USD', new Date('2024-03-10T18:00:00Z')), '2024-03-09');
+});
