@@ -5,7 +5,7 @@ export type ShepherdMetrics = ReturnType<typeof createShepherdMetrics>;
 
 export function createShepherdMetrics(registry: Registry, pool: Pool, watchlist: string[]) {
   const r = [registry];
-  return {
+  const m = {
     runs: new promClient.Counter({ name: 'shepherd_runs_total', help: 'Finished shepherd runs by status', labelNames: ['status'] as const, registers: r }),
     steps: new promClient.Counter({ name: 'shepherd_steps_total', help: 'Shepherd steps by step and status', labelNames: ['step', 'status'] as const, registers: r }),
     lastRun: new promClient.Gauge({ name: 'shepherd_last_run_timestamp_seconds', help: 'When the last run finished (unix seconds)', registers: r }),
@@ -24,4 +24,7 @@ export function createShepherdMetrics(registry: Registry, pool: Pool, watchlist:
       },
     }),
   };
+  // Start every known series at 0 so the first failure is an increase() alerts can see.
+  for (const status of ['succeeded', 'partial', 'failed']) m.runs.inc({ status }, 0);
+  return m;
 }

@@ -1,6 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
 import type PgBoss from 'pg-boss';
-import { createServiceApp, type Pool, promClient } from '@stocks/common';
+import { createServiceApp, type Pool } from '@stocks/common';
 import { type EstimatorEnv, modelOverrides } from './config.ts';
 import { createEstimatorMetrics } from './metrics.ts';
 import { jobRoutes, trainingRoutes } from './routes/training.ts';
@@ -8,7 +7,6 @@ import { modelRoutes } from './routes/models.ts';
 import { predictRoutes } from './routes/predict.ts';
 import { ChampionCache, listenForChampionChanges } from './serving.ts';
 import { startTrainingWorker } from './training-worker.ts';
-import { refreshModelGauges, refreshJobGauges } from './gauges.ts';
 
 export interface BuildOptions {
   env: EstimatorEnv;
@@ -31,19 +29,8 @@ export async function buildApp(opts: BuildOptions) {
     apiToken: env.API_TOKEN,
     readyExtras: () => ({ backend, role: env.ESTIMATOR_ROLE }),
   });
-  const metrics = createEstimatorMetrics(app.registry);
+  const metrics = createEstimatorMetrics(app.registry, pool);
   metrics.backendInfo.set({ backend }, 1);
-  new promClient.Gauge({
-    name: 'tfjs_num_tensors', help: 'Live TensorFlow.js tensors in this process (a leak grows it)', registers: [app.registry],
-    collect() { this.set(tf.memory().numTensors); },
-  });
-  new promClient.Gauge({
-    name: 'model_gauges_refresh', help: 'Refreshes champion and job gauges from Postgres on scrape', registers: [app.registry],
-    async collect() {
-      await Promise.all([refreshModelGauges(pool, metrics), refreshJobGauges(pool, metrics)]).catch(() => {});
-      this.set(1);
-    },
-  });
 
   const champions = new ChampionCache(pool, backend);
   const queue = { retryLimit: env.JOB_RETRY_LIMIT, expireInSeconds: env.JOB_TIMEOUT_SECONDS };

@@ -48,7 +48,8 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | HttpError | Error, request, reply) => {
     if (hasZodFastifySchemaValidationErrors(err)) {
       const issues = err.validation.map((v) => {
-        const where = `${err.validationContext ?? 'request'}${v.instancePath.replace(/\//g, '.')}`;
+        const path = v.instancePath.split('/').filter(Boolean).join('.');
+        const where = [err.validationContext ?? 'request', path].filter(Boolean).join('.');
         return `${where}: ${v.message}`;
       });
       return reply.code(400).send(errorBody(400, `Invalid request. ${issues.join('; ')}`, { issues }));

@@ -36,7 +36,7 @@ export const runRoutes: FastifyPluginAsync<RunRouteOptions> = async (fastify, { 
     schema: {
       tags: ['runs'],
       summary: 'Start a run over the watchlist now; it goes on in the background',
-      body: z.object({ tickers: z.array(z.string()).optional() }).strict().optional(),
+      body: z.object({ tickers: z.array(z.string()).min(1).optional() }).strict().nullish(),
       response: { 202: z.object({ run_id: z.number(), tickers: z.array(z.string()) }), 400: errorResponseSchema },
     },
   }, async (request, reply) => {
