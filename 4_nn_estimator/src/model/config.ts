@@ -1,0 +1,38 @@
+import { z } from 'zod';
+
+/**
+ * Model hyper-parameters. The network is DIRECT multi-output: one forward pass emits all `horizon`
+ * cumulative log returns at once. Compared with recursive one-step forecasting (feed the prediction
+ * back as input) this avoids compounding its own errors, needs no synthetic future features
+ * (volatility/MA of predicted prices), and costs one predict call per forecast. Shorter forecasts
+ * simply take the first k outputs.
+ */
+export const ModelConfigSchema = z.object({
+  /** Input sequence length in trading days. */
+  window: z.number().int().min(2).max(1000).default(60),
+  /** Maximum forecast steps (trading days); the model outputs all of them. */
+  horizon: z.number().int().min(1).max(365).default(30),
+  units: z.number().int().min(1).max(1024).default(32),
+  epochs: z.number().int().min(1).max(1000).default(30),
+  batchSize: z.number().int().min(1).max(4096).default(64),
+  learningRate: z.number().positive().max(1).default(1e-3),
+  /** Share of (chronologically last) windows held out for early stopping, alpha and metrics. */
+  validationFraction: z.number().gt(0).lt(1).default(0.2),
+  /** Early stopping: epochs without validation-loss improvement before stopping. */
+  patience: z.number().int().min(1).max(1000).default(5),
+  seed: z.number().int().default(42),
+  /** Dropout between the LSTM and the dense head (seeded, so runs still repeat). */
+  dropout: z.number().min(0).lt(1).default(0),
+  /** Fine-tuning (warm start) epochs and learning rate (lower than full training). */
+  fineTuneEpochs: z.number().int().min(1).max(1000).default(5),
+  fineTuneLearningRate: z.number().positive().max(1).default(1e-4),
+});
+
+export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+
+export const DEFAULT_MODEL_CONFIG: ModelConfig = ModelConfigSchema.parse({});
+
+/** Defaults filled in and validated; throws a ZodError on invalid values. */
+export function resolveModelConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
+  return ModelConfigSchema.parse(overrides);
+}

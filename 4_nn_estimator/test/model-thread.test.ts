@@ -1,0 +1,52 @@
+// runTrainingInThread: trainModel in a worker thread (which loads .ts via tsx) without blocking this loop.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import type { DailyBar } from '../../common/src/bars.ts';
+import { initBackend } from '../src/model/backend.ts';
+import { forecast } from '../src/model/forecast.ts';
+import { deserializeModel } from '../src/model/lstm.ts';
+import { runTrainingInThread, TrainingThreadError } from '../src/model/train-runner.ts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const marketData = path.resolve(repoRoot, '..', 'shared', 'market-data');
+
+function loadBars(ticker: string): DailyBar[] {
+  const [, ...rows] = readFileSync(path.join(marketData, `${ticker}.csv`), 'utf8').trim().split('\n');
+  return rows.map((row) => {
+    const [date = '', , , , close] = row.split(',');
+    return { date, open: null, high: null, low: null, close: Number(close), adj_close: null, volume: null };
+  });
+}
+
+const aapl = loadBars('AAPL');
+
+test('runTrainingInThread trains in a worker and keeps the event loop free', async () => {
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 20);
+  const started = Date.now();
+  const result = await runTrainingInThread({ ticker: 'AAPL', bars: aapl.slice(-800), config: { window: 20, horizon: 10, units: 8, epochs: 3 } });
+  clearInterval(timer);
+  const elapsed = Date.now() - started;
+  assert.ok(result.artifact.weights instanceof Uint8Array && result.artifact.weights.byteLength > 0);
+  assert.ok(Number.isFinite(result.metrics.mae) && Number.isFinite(result.baseline.mae));
+  assert.ok(result.alpha >= 0 && result.alpha <= 1);
+  assert.ok(ticks >= Math.floor(elapsed / 20 / 4), `event loop starved: ${ticks} ticks in ${elapsed} ms`);
+
+  await initBackend();
+  const model = await deserializeModel(result.artifact);
+  const closes = forecast(model, result.scaler, result.config, result.alpha, aapl, 10);
+  model.dispose();
+  assert.equal(closes.length, 10);
+  assert.equal(tf.memory().numTensors, 0);
+});
+
+test('runTrainingInThread propagates errors with their message', async () => {
+  await assert.rejects(
+    runTrainingInThread({ ticker: 'AAPL', bars: aapl.slice(0, 30), config: { window: 20, horizon: 10 } }),
+    (err: unknown) => err instanceof TrainingThreadError && err.causeName === 'NotEnoughBarsError' && /need at least \d+, got 30/.test(err.message),
+  );
+});

@@ -1,0 +1,156 @@
+// Pure (tensor-free) parts of the model core: features, dataset split, scaler, baselines, metrics, shrinkage.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import type { DailyBar } from '../../common/src/bars.ts';
+import { driftForecast, forecastWindows, movingAverageForecast, naiveForecast } from '../src/model/baselines.ts';
+import { resolveModelConfig } from '../src/model/config.ts';
+import { buildDataset, minimumBarsForTraining, NotEnoughBarsError, requiredHistory } from '../src/model/dataset.ts';
+import { computeFeatures, cumulativeLogReturns, FEATURE_WARMUP, N_FEATURES } from '../src/model/features.ts';
+import { evaluate, mae, mape, rmse } from '../src/model/metrics.ts';
+import { StandardScaler } from '../src/model/scaler.ts';
+import { fitShrinkage } from '../src/model/train.ts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const marketData = path.resolve(repoRoot, '..', 'shared', 'market-data');
+
+function loadBars(ticker: string): DailyBar[] {
+  const [, ...rows] = readFileSync(path.join(marketData, `${ticker}.csv`), 'utf8').trim().split('\n');
+  return rows.map((row) => {
+    const [date = '', open, high, low, close, adjClose, volume] = row.split(',');
+    const num = (s: string | undefined) => (s === undefined || s === '' || s === 'null' ? null : Number(s));
+    return { date, open: num(open), high: num(high), low: num(low), close: Number(close), adj_close: num(adjClose), volume: num(volume) };
+  });
+}
+
+function syntheticBars(closes: readonly number[]): DailyBar[] {
+  const start = Date.UTC(2020, 0, 1);
+  return closes.map((close, i) => ({
+    date: new Date(start + i * 86_400_000).toISOString().slice(0, 10),
+    open: null,
+    high: null,
+    low: null,
+    close,
+    adj_close: null,
+    volume: null,
+  }));
+}
+
+const aapl = loadBars('AAPL');
+const smallConfig = resolveModelConfig({ window: 20, horizon: 10, units: 8, epochs: 2 });
+
+test('features: one row per day, NaN only during warm-up, finite afterwards', () => {
+  const features = computeFeatures(aapl.map((b) => b.close));
+  assert.equal(features.values.length, aapl.length * N_FEATURES);
+  for (let f = 0; f < N_FEATURES; f++) {
+    assert.ok(Number.isNaN(features.values[(FEATURE_WARMUP - 1) * N_FEATURES + f]));
+    assert.ok(Number.isFinite(features.values[FEATURE_WARMUP * N_FEATURES + f]));
+  }
+  assert.ok(Array.from(features.values.subarray(FEATURE_WARMUP * N_FEATURES)).every(Number.isFinite));
+});
+
+test('features have no look-ahead: changing a future close leaves earlier rows unchanged', () => {
+  const closes = aapl.slice(0, 120).map((b) => b.close);
+  const original = computeFeatures(closes).values;
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: closes.length - 1 }), fc.double({ min: 0.1, max: 10, noNaN: true }), (day, factor) => {
+      const changed = closes.slice();
+      changed[day] = (changed[day] ?? 1) * factor;
+      const values = computeFeatures(changed).values;
+      assert.deepEqual(values.subarray(0, day * N_FEATURES), original.subarray(0, day * N_FEATURES));
+    }),
+    { numRuns: 50 },
+  );
+});
+
+test('targets are cumulative log returns from the window end', () => {
+  assert.deepEqual(cumulativeLogReturns([10, 11, 12, 13], 1, 2), [Math.log(12 / 11), Math.log(13 / 11)]);
+});
+
+test('dataset: shapes, chronological split, and no training target inside the validation period', () => {
+  const dataset = buildDataset(aapl, smallConfig);
+  const { train, validation } = dataset;
+  assert.deepEqual(train.xShape, [train.n, 20, N_FEATURES]);
+  assert.deepEqual(train.yShape, [train.n, 10]);
+  assert.equal(train.x.length, train.n * 20 * N_FEATURES);
+  assert.equal(validation.y.length, validation.n * 10);
+  assert.ok(Array.from(train.x).every(Number.isFinite) && Array.from(validation.x).every(Number.isFinite));
+  const lastTrainTargetDay = Math.max(...train.endIndices) + smallConfig.horizon;
+  assert.ok(lastTrainTargetDay <= Math.min(...validation.endIndices), 'training targets reach into validation');
+  assert.equal(validation.endIndices.at(-1), aapl.length - 1 - smallConfig.horizon);
+  assert.equal(validation.n, Math.round((train.n + validation.n + smallConfig.horizon - 1) * smallConfig.validationFraction));
+  assert.ok(dataset.trainRange.end < dataset.validationRange.start);
+  assert.equal(dataset.validationRange.end, aapl.at(-1)?.date);
+  const t = validation.endIndices[0] ?? -1;
+  assert.equal(validation.lastCloses[0], aapl[t]?.close);
+  assert.deepEqual(validation.futureCloses[0], aapl.slice(t + 1, t + 11).map((b) => b.close));
+});
+
+test('dataset: too few bars gives a clear error naming the minimum', () => {
+  const needed = minimumBarsForTraining(smallConfig);
+  assert.ok(needed > requiredHistory(smallConfig) + smallConfig.horizon);
+  assert.throws(
+    () => buildDataset(aapl.slice(0, needed - 1), smallConfig),
+    (err: unknown) => err instanceof NotEnoughBarsError && err.needed === needed && err.got === needed - 1 && err.message.includes(String(needed)),
+  );
+  assert.doesNotThrow(() => buildDataset(aapl.slice(0, needed), smallConfig));
+});
+
+test('scaler is fitted on training windows only and round-trips through JSON', () => {
+  const dataset = buildDataset(aapl, smallConfig);
+  const firstValidationTarget = aapl.findIndex((b) => b.date === dataset.validationRange.start);
+  const perturbed = aapl.map((bar, i) => (i >= firstValidationTarget ? { ...bar, close: bar.close * (1 + 0.3 * Math.sin(i)) } : bar));
+  const perturbedDataset = buildDataset(perturbed, smallConfig);
+  assert.deepEqual(perturbedDataset.scaler.toJSON(), dataset.scaler.toJSON());
+  assert.notDeepEqual(perturbedDataset.validation.y, dataset.validation.y);
+
+  const json = JSON.parse(JSON.stringify(dataset.scaler.toJSON()));
+  const restored = StandardScaler.fromJSON(json);
+  assert.deepEqual(restored.toJSON(), dataset.scaler.toJSON());
+  assert.equal(restored.unscaleTarget(restored.scaleTarget(0.05, 3), 3), 0.05);
+  assert.throws(() => StandardScaler.fromJSON({ ...json, featureStd: [1] }));
+});
+
+test('naive baseline on 10, 11, 12, ... has MAE exactly 1 at step 1 and k at step k', () => {
+  const closes = Array.from({ length: 40 }, (_, i) => 10 + i);
+  const endIndices = [20, 21, 22, 23, 24];
+  const forecasts = forecastWindows(naiveForecast, closes, endIndices, 5, 3);
+  const actuals = endIndices.map((t) => closes.slice(t + 1, t + 4));
+  const result = evaluate(forecasts, actuals);
+  assert.equal(result.mae, 1);
+  assert.equal(result.rmse, 1);
+  assert.deepEqual(result.per_step.map((s) => s.mae), [1, 2, 3]);
+  assert.equal(result.all_steps.mae, 2);
+  const expectedMape = (100 / 5) * [31, 32, 33, 34, 35].reduce((sum, a) => sum + 1 / a, 0);
+  assert.ok(Math.abs(result.mape - expectedMape) < 1e-12);
+});
+
+test('drift is exact on a straight line; moving average is the window mean', () => {
+  const closes = Array.from({ length: 30 }, (_, i) => 10 + 2 * i);
+  assert.deepEqual(driftForecast(closes, 9, 5, 3), [30, 32, 34]);
+  assert.deepEqual(movingAverageForecast(closes, 9, 5, 2), [24, 24]);
+});
+
+test('metrics on a small hand-computed example', () => {
+  assert.equal(mae([1, 2, 3], [2, 2, 5]), 1);
+  assert.equal(rmse([1, 2, 3], [2, 2, 5]), Math.sqrt(5 / 3));
+  assert.equal(mape([110, 90], [100, 100]), 10);
+  assert.throws(() => evaluate([], []));
+});
+
+test('shrinkage alpha: least squares, clipped to [0, 1]', () => {
+  assert.equal(fitShrinkage([[0.02, 0.04]], [[0.01, 0.02]]), 0.5);
+  assert.equal(fitShrinkage([[0.01, -0.02]], [[-0.01, 0.02]]), 0, 'anti-correlated -> naive');
+  assert.equal(fitShrinkage([[0, 0]], [[0.01, 0.02]]), 0, 'no signal -> naive');
+  assert.equal(fitShrinkage([[0.01]], [[0.05]]), 1);
+});
+
+test('synthetic bars with null OHLV are accepted (close-only features)', () => {
+  const closes = Array.from({ length: 200 }, (_, i) => 100 * Math.exp(0.01 * Math.sin(i / 3) + 0.001 * i));
+  const dataset = buildDataset(syntheticBars(closes), smallConfig);
+  assert.ok(dataset.train.n > 0 && dataset.validation.n > 0);
+  assert.throws(() => buildDataset(syntheticBars([...closes.slice(0, 199), -1]), smallConfig), /non-positive/);
+});
