@@ -20,6 +20,7 @@ export async function buildApp(opts: BuildOptions) {
     logLevel: env.LOG_LEVEL,
     logger: opts.logger,
     apiToken: env.API_TOKEN,
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
   });
   const metrics = createShepherdMetrics(app.registry, pool, env.WATCHLIST);
   const deps: RunDeps = {

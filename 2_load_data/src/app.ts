@@ -1,6 +1,8 @@
 import { createServiceApp, type Pool } from '@stocks/common';
 import type { LoadDataEnv } from './config.ts';
-import { createIngestMetrics, instrumentYahoo } from './metrics.ts';
+import { withCircuitBreaker } from './breaker.ts';
+import { breakerGauge, createIngestMetrics, instrumentYahoo } from './metrics.ts';
+import { importRoutes } from './routes/import.ts';
 import { loadRoutes } from './routes/load.ts';
 import { createSource } from './sources/index.ts';
 import type { MarketDataSource } from './sources/types.ts';
@@ -23,6 +25,7 @@ export async function buildApp(opts: BuildOptions) {
     logLevel: env.LOG_LEVEL,
     logger: opts.logger,
     apiToken: env.API_TOKEN,
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
   });
   const raw = opts.source ?? createSource(env.MARKET_DATA_SOURCE, {
     marketDataDir: env.MARKET_DATA_DIR,
@@ -31,8 +34,22 @@ export async function buildApp(opts: BuildOptions) {
     maxRetries: env.YAHOO_MAX_RETRIES,
     concurrency: env.YAHOO_CONCURRENCY,
   });
-  const { source } = instrumentYahoo(raw, app.registry);
-  await app.register(loadRoutes, { source, metrics: createIngestMetrics(app.registry) });
+  let { source } = instrumentYahoo(raw, app.registry);
+  if (source.name === 'yahoo') {
+    // Local sources can't have an outage worth a breaker; Yahoo can.
+    const guarded = withCircuitBreaker(source, {
+      errorPercent: env.YAHOO_BREAKER_ERROR_PERCENT,
+      minRequests: env.YAHOO_BREAKER_MIN_REQUESTS,
+      windowMs: env.YAHOO_BREAKER_WINDOW_MS,
+      resetMs: env.YAHOO_BREAKER_RESET_MS,
+    });
+    breakerGauge(app.registry, guarded);
+    app.addHook('onClose', async () => guarded.shutdown());
+    source = guarded.source;
+  }
+  const metrics = createIngestMetrics(app.registry);
+  await app.register(loadRoutes, { source, metrics });
+  await app.register(importRoutes, { metrics, maxBytes: env.IMPORT_MAX_BYTES });
   app.log.info({ source: source.name }, 'market data source ready');
   return app;
 }

@@ -27,6 +27,7 @@ export async function buildApp(opts: BuildOptions) {
     logLevel: env.LOG_LEVEL,
     logger: opts.logger,
     apiToken: env.API_TOKEN,
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     readyExtras: () => ({ backend, role: env.ESTIMATOR_ROLE }),
   });
   const metrics = createEstimatorMetrics(app.registry, pool);

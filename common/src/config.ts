@@ -6,7 +6,9 @@ export const baseEnvSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Bearer token required on mutating endpoints when set (read endpoints stay open). */
-  API_TOKEN: z.string().min(16).optional(),
+  API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Writes (POST/PUT/DELETE except POST /predict) allowed per client IP and minute; 0 = no limit. */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(120),
 });
 
 /** Parse and validate the environment once at boot; fail with every problem listed. */

@@ -2,6 +2,7 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import rateLimit from '@fastify/rate-limit';
 import {
   jsonSchemaTransform,
   serializerCompiler,
@@ -33,6 +34,8 @@ export interface ServiceOptions {
   logger?: boolean;
   apiToken?: string;
   bodyLimit?: number;
+  /** Mutating requests per client IP and minute (0 = unlimited). */
+  rateLimitPerMinute?: number;
   readyExtras?: () => Record<string, unknown>;
 }
 
@@ -66,6 +69,19 @@ export async function createServiceApp(opts: ServiceOptions) {
   app.decorate('requireToken', tokenCheck(opts.apiToken));
 
   installErrorHandling(app);
+  if (opts.rateLimitPerMinute) {
+    // Writes start expensive work (Yahoo calls, trainings); reads are cheap or cached, and the
+    // forecast endpoint batches its own load, so only writes are limited.
+    await app.register(rateLimit, {
+      max: opts.rateLimitPerMinute,
+      timeWindow: 60_000,
+      allowList: (request) => request.method === 'GET' || request.method === 'HEAD' || request.url.startsWith('/predict'),
+      errorResponseBuilder: (_request, context) => ({
+        ...errorBody(429, `Too many requests: at most ${context.max} writes a minute per client. Retry in ${Math.ceil(context.ttl / 1000)} s.`),
+        // the plugin throws this object; statusCode makes the shared handler answer 429
+      }),
+    });
+  }
   await app.register(swagger, {
     openapi: {
       info: { title: opts.service, description: opts.description, version: '0.1.0' },

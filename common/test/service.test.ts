@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { z } from 'zod';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { createPool, createServiceApp, HttpError, loadEnv, baseEnvSchema, nextTradingDays, tradingDaysBetween } from '../src/index.ts';
+import { TEST_SERVER_URL } from '../../3_db/src/testing.ts';
+
+const pool = createPool(`${TEST_SERVER_URL}/postgres`, { max: 2 });
+after(() => pool.end());
+
+async function buildDemo(opts: { apiToken?: string; rateLimitPerMinute?: number } = {}) {
+  const app = await createServiceApp({ service: 'demo', description: 'demo', pool, logger: false, ...opts });
+  const typed = app.withTypeProvider<ZodTypeProvider>();
+  typed.post('/things', { onRequest: app.requireToken, schema: { body: z.object({ name: z.string().min(2) }) } }, async (req) => ({ ok: req.body.name }));
+  typed.get('/boom', async () => { throw new Error('secret internal detail'); });
+  typed.get('/teapot', async () => { throw new HttpError(409, 'Already there: pick another name.'); });
+  return app;
+}
+
+test('errors share one format: validation 400 names the field, HttpError keeps its status, 500 hides internals', async () => {
+  const app = await buildDemo();
+  const bad = await app.inject({ method: 'POST', url: '/things', payload: { name: 'x' } });
+  assert.equal(bad.statusCode, 400);
+  assert.match(bad.json().message, /body\.name/);
+  assert.deepEqual(Object.keys(bad.json()).sort(), ['details', 'error', 'message', 'statusCode']);
+  const conflict = await app.inject('/teapot');
+  assert.deepEqual(conflict.json(), { statusCode: 409, error: 'Conflict', message: 'Already there: pick another name.' });
+  const boom = await app.inject('/boom');
+  assert.equal(boom.statusCode, 500);
+  assert.ok(!boom.body.includes('secret internal detail'));
+  assert.ok(boom.headers['x-request-id']);
+  const echoed = await app.inject({ url: '/health/live', headers: { 'x-request-id': 'abc-123' } });
+  assert.equal(echoed.headers['x-request-id'], 'abc-123');
+  await app.close();
+});
+
+test('with API_TOKEN set, writes need the bearer token and reads stay open', async () => {
+  const app = await buildDemo({ apiToken: 'a-very-long-token-123' });
+  assert.equal((await app.inject({ method: 'POST', url: '/things', payload: { name: 'ok' } })).statusCode, 401);
+  const wrong = await app.inject({ method: 'POST', url: '/things', payload: { name: 'ok' }, headers: { authorization: 'Bearer nope' } });
+  assert.equal(wrong.statusCode, 401);
+  assert.match(wrong.json().message, /Authorization: Bearer/);
+  const right = await app.inject({ method: 'POST', url: '/things', payload: { name: 'ok' }, headers: { authorization: 'Bearer a-very-long-token-123' } });
+  assert.equal(right.statusCode, 200);
+  assert.equal((await app.inject('/health/live')).statusCode, 200);
+  await app.close();
+});
+
+test('writes are rate limited per client with a 429 that says when to retry; reads are not', async () => {
+  const app = await buildDemo({ rateLimitPerMinute: 3 });
+  const codes = [];
+  for (let i = 0; i < 5; i++) codes.push((await app.inject({ method: 'POST', url: '/things', payload: { name: 'ok' } })).statusCode);
+  assert.deepEqual(codes, [200, 200, 200, 429, 429]);
+  const limited = await app.inject({ method: 'POST', url: '/things', payload: { name: 'ok' } });
+  assert.match(limited.json().message, /Retry in \d+ s/);
+  assert.ok(limited.headers['retry-after']);
+  for (let i = 0; i < 10; i++) assert.equal((await app.inject('/health/live')).statusCode, 200);
+  await app.close();
+});
+
+test('health/ready reports the database and /metrics is Prometheus text', async () => {
+  const app = await buildDemo();
+  assert.deepEqual((await app.inject('/health/ready')).json(), { status: 'ok', database: 'up' });
+  const metrics = await app.inject('/metrics');
+  assert.match(metrics.headers['content-type'] as string, /text\/plain/);
+  assert.match(metrics.body, /process_resident_memory_bytes\{service="demo"\}/);
+  await app.close();
+  const down = await createServiceApp({ service: 'demo', description: 'demo', pool: createPool('postgres://postgres@127.0.0.1:1/none'), logger: false });
+  const ready = await down.inject('/health/ready');
+  assert.equal(ready.statusCode, 503);
+  assert.equal(ready.json().database, 'down');
+  await down.close();
+});
+
+test('the environment is validated once with every problem listed', () => {
+  assert.throws(() => loadEnv(baseEnvSchema, { DATABASE_URL: 'not a url', LOG_LEVEL: 'loud' }), /DATABASE_URL[\s\S]*LOG_LEVEL/);
+  assert.equal(loadEnv(baseEnvSchema, { API_TOKEN: '' }).API_TOKEN, undefined);
+});
+
+test('trading calendar: weekdays for equities, every day for crypto', () => {
+  assert.deepEqual(nextTradingDays('AAPL', '2024-03-08', 3), ['2024-03-11', '2024-03-12', '2024-03-13']);
+  assert.deepEqual(nextTradingDays('BTC-USD', '2024-03-08', 2), ['2024-03-09', '2024-03-10']);
+  assert.equal(tradingDaysBetween('AAPL', '2024-03-08', '2024-03-11'), 1);
+});
