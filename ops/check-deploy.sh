@@ -99,10 +99,10 @@ fi
 section "docker-compose.yaml"
 if [ "$HAVE_DC" -eq 1 ]; then
   # Run with an empty environment for the interpolated variables so the defaults are what is checked.
-  if env -i PATH="$PATH" HOME="$WORK" docker-compose --project-directory "$ROOT" -f docker-compose.yaml config -q >"$WORK/out" 2>&1; then
+  if env -i PATH="$PATH" HOME="$WORK" API_TOKEN=check-deploy-placeholder-token docker-compose --project-directory "$ROOT" -f docker-compose.yaml config -q >"$WORK/out" 2>&1; then
     ok "docker-compose config -q (Debian docker-compose $(docker-compose version --short 2>/dev/null))"
   else cat "$WORK/out"; fail "docker-compose config"; fi
-  if env -i PATH="$PATH" HOME="$WORK" docker-compose --project-directory "$ROOT" -f docker-compose.yaml config --services >"$WORK/services" 2>/dev/null; then
+  if env -i PATH="$PATH" HOME="$WORK" API_TOKEN=check-deploy-placeholder-token docker-compose --project-directory "$ROOT" -f docker-compose.yaml config --services >"$WORK/services" 2>/dev/null; then
     for s in 1_shepherd 2_load_data 3_db 4_nn_estimator 4_nn_estimator_worker prometheus grafana; do
       grep -qx "$s" "$WORK/services" && ok "service $s defined" || fail "service $s missing"
     done
@@ -126,11 +126,14 @@ const used = [...new Set([...text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map
 const documented = new Set([...fs.readFileSync(envExample, 'utf8').matchAll(/^([A-Za-z_][A-Za-z0-9_]*)=/gm)].map((m) => m[1]));
 const undocumented = used.filter((v) => !documented.has(v));
 say(undocumented.length === 0, `.env.example lists every variable docker-compose.yaml uses (${used.length})${undocumented.length ? ': missing ' + undocumented.join(', ') : ''}`);
-const unbraced = [...text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(\}|:?\?)/g)].map((m) => m[1]);
-say(unbraced.length === 0, `every variable has a default (\${VAR:-default})${unbraced.length ? ': not ' + unbraced.join(', ') : ''}`);
+const unbraced = [...text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]);
+say(unbraced.length === 0, `every variable has a default (\${VAR:-default}) or is required with a message (\${VAR:?message})${unbraced.length ? ': not ' + unbraced.join(', ') : ''}`);
 
 // Interpolate the way compose does with nothing set: ${VAR:-default} -> default, $$ -> $.
-const interpolated = text.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}/g, '$1').replace(/\$\$/g, '$');
+// Required variables (${VAR:?message}) get a placeholder, as a user's .env would give them.
+const interpolated = text.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}/g, '$1')
+  .replace(/\$\{[A-Za-z_][A-Za-z0-9_]*:?\?[^}]*\}/g, 'placeholder-value-0123456789')
+  .replace(/\$\$/g, '$');
 const doc = YAML.parse(interpolated, { merge: true });
 // The published schema mixes draft-04 "id" (strings) into a 2019-09 schema; ajv accepts neither, and
 // they carry no validation, so drop them.
