@@ -1,10 +1,12 @@
 import { promClient, type Registry } from '@stocks/common';
+import type { GuardedSource } from './breaker.ts';
 import type { FetchResult, MarketDataSource } from './sources/types.ts';
 import { UnknownTickerError, UpstreamError } from './sources/types.ts';
 
 export interface IngestMetrics {
   rowsIngested: promClient.Counter<'ticker' | 'kind'>;
   rowsRejected: promClient.Counter<'ticker' | 'reason'>;
+  historyRewrites: promClient.Counter<'ticker'>;
 }
 
 export function createIngestMetrics(registry: Registry): IngestMetrics {
@@ -17,7 +19,33 @@ export function createIngestMetrics(registry: Registry): IngestMetrics {
       name: 'rows_rejected_total', help: 'Bars dropped before storage, by ticker and reason',
       labelNames: ['ticker', 'reason'] as const, registers: [registry],
     }),
+    historyRewrites: new promClient.Counter({
+      name: 'history_rewrites_total', help: 'Full price histories re-fetched and replaced after a new split',
+      labelNames: ['ticker'] as const, registers: [registry],
+    }),
   };
+}
+
+/** Record what one load or import wrote and dropped. */
+export function countIngest(
+  metrics: IngestMetrics,
+  result: { ticker: string; inserted: number; updated: number; rejected: Record<string, number>; history_rewritten?: boolean },
+): void {
+  metrics.rowsIngested.inc({ ticker: result.ticker, kind: 'inserted' }, result.inserted);
+  metrics.rowsIngested.inc({ ticker: result.ticker, kind: 'updated' }, result.updated);
+  for (const [reason, n] of Object.entries(result.rejected)) metrics.rowsRejected.inc({ ticker: result.ticker, reason }, n);
+  if (result.history_rewritten) metrics.historyRewrites.inc({ ticker: result.ticker });
+}
+
+/** 1 while the Yahoo circuit breaker is open (loads fail fast with 503), else 0. */
+export function breakerGauge(registry: Registry, guarded: GuardedSource): void {
+  const gauge = new promClient.Gauge({
+    name: 'yahoo_circuit_open', help: 'Yahoo circuit breaker: 1 open (failing fast), 0.5 half-open (trial fetch allowed), 0 closed',
+    registers: [registry],
+  });
+  const value = { closed: 0, halfOpen: 0.5, open: 1 } as const;
+  gauge.set(value[guarded.state()]);
+  guarded.onStateChange((state) => gauge.set(value[state]));
 }
 
 /** Count and time every upstream call of the Yahoo source (the csv and sample sources are local). */
@@ -44,7 +72,7 @@ export function instrumentYahoo(source: MarketDataSource, registry: Registry): {
           return result;
         } catch (err) {
           const outcome = err instanceof UnknownTickerError ? 'not_found'
-            : err instanceof UpstreamError && err.retryAfterSeconds !== undefined ? 'rate_limited' : 'error';
+            : err instanceof UpstreamError && (err.rateLimited || err.retryAfterSeconds !== undefined) ? 'rate_limited' : 'error';
           requests.inc({ outcome });
           throw err;
         } finally {

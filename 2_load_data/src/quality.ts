@@ -3,7 +3,8 @@
  *
  * 1. Bars are sorted by date. When a date appears more than once the LAST one in input order wins
  *    (Yahoo appends a fresher partial bar for today); each dropped duplicate counts as
- *    `duplicate_date`. A date that isn't `YYYY-MM-DD` is rejected as `invalid_date`.
+ *    `duplicate_date`. A date that isn't `YYYY-MM-DD` is rejected as `invalid_date`, one before
+ *    1900-01-01 or more than a week in the future as `date_out_of_range`.
  * 2. `close` must be finite and > 0, otherwise the bar is rejected as `invalid_close`: the close
  *    series is what everything downstream uses.
  * 3. `open`, `high`, `low` and `adj_close` that are null, 0, negative or not finite become null,
@@ -21,10 +22,14 @@ import type { DailyBar } from '../../common/src/bars.ts';
 import { ISO_DATE } from '../../common/src/bars.ts';
 
 export const CLOSE_RANGE_TOLERANCE = 0.005;
+/** The sane range of a bar's date, the same bounds POST /load accepts. */
+export const EARLIEST_DATE = '1900-01-01';
+const latestDate = () => new Date(Date.now() + 7 * 86_400_000).toISOString().slice(0, 10);
 
 export type RejectReason =
   | 'duplicate_date'
   | 'invalid_date'
+  | 'date_out_of_range'
   | 'invalid_close'
   | 'negative_volume'
   | 'low_above_high'
@@ -48,10 +53,11 @@ export function cleanBars(bars: DailyBar[]): CleanResult {
   }
 
   const kept: DailyBar[] = [];
+  const latest = latestDate();
   for (const date of [...byDate.keys()].sort()) {
     const bar = byDate.get(date);
     if (!bar) continue;
-    const verdict = checkBar(bar);
+    const verdict = checkBar(bar, latest);
     if (typeof verdict === 'string') reject(verdict);
     else kept.push(verdict);
   }
@@ -59,8 +65,9 @@ export function cleanBars(bars: DailyBar[]): CleanResult {
 }
 
 /** The normalised bar, or the reason it is rejected. */
-function checkBar(bar: DailyBar): DailyBar | RejectReason {
+function checkBar(bar: DailyBar, latest: string): DailyBar | RejectReason {
   if (!ISO_DATE.test(bar.date)) return 'invalid_date';
+  if (bar.date < EARLIEST_DATE || bar.date > latest) return 'date_out_of_range';
   if (!isPrice(bar.close)) return 'invalid_close';
   if (typeof bar.volume === 'number' && bar.volume < 0) return 'negative_volume';
 

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { ISO_DATE, TICKER_PATTERN } from '@stocks/common';
-
-const EARLIEST = '1900-01-01';
+import { EARLIEST_DATE as EARLIEST } from './quality.ts';
 
 export const tickerSchema = z
   .string()
@@ -29,7 +28,7 @@ export const loadRequestSchema = z
 export const loadResponseSchema = z.object({
   ticker: z.string(),
   source: z.enum(['yahoo', 'csv', 'sample']),
-  fetched: z.number().int().describe('Clean bars received from the source for the range'),
+  fetched: z.number().int().describe('Clean bars received from the source and written (the whole history when history_rewritten)'),
   inserted: z.number().int(),
   updated: z.number().int(),
   rejected: z.record(z.string(), z.number().int()).describe('Bars dropped, by reason (see README: data quality)'),
@@ -37,8 +36,26 @@ export const loadResponseSchema = z.object({
   last_date: z.string().nullable(),
   splits: z.number().int(),
   dividends: z.number().int(),
+  history_rewritten: z.boolean().describe('A new split made Yahoo rescale the series: the stored history was re-fetched and replaced'),
+  deleted: z.number().int().describe('Stored rows removed because the rewritten history no longer has their date'),
+});
+
+/** POST /import?ticker=AAPL with a Yahoo-format CSV body. */
+export const importQuerySchema = z.object({ ticker: tickerSchema }).strict();
+
+export const importResponseSchema = z.object({
+  ticker: z.string(),
+  source: z.literal('import'),
+  read: z.number().int().describe('Data lines read from the CSV'),
+  stored: z.number().int().describe('Bars that passed the data-quality rule and were upserted'),
+  inserted: z.number().int(),
+  updated: z.number().int(),
+  rejected: z.record(z.string(), z.number().int()).describe('Lines dropped, by reason (see README: data quality)'),
+  first_date: z.string().nullable(),
+  last_date: z.string().nullable(),
 });
 
 export type LoadRequest = z.infer<typeof loadRequestSchema>;
 export type LoadResponse = z.infer<typeof loadResponseSchema>;
+export type ImportResponse = z.infer<typeof importResponseSchema>;
 

@@ -5,7 +5,7 @@ import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { buildApp } from '../src/app.ts';
 import { loadLoadDataEnv } from '../src/config.ts';
 import { createYahooSource } from '../src/sources/yahoo.ts';
-import { MARKET_DATA_DIR, startYahooReplay, type YahooReplay } from './support/yahoo-replay.ts';
+import { type Fault, MARKET_DATA_DIR, startYahooReplay, type YahooReplay } from './support/yahoo-replay.ts';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
 
@@ -17,7 +17,8 @@ describe('2_load_data over HTTP, yahoo source replayed', () => {
   before(async () => {
     db = await createTestDatabase();
     yahoo = await startYahooReplay();
-    const env = loadLoadDataEnv({ DATABASE_URL: db.url });
+    // The breaker has its own tests below; here every fault must reach Yahoo's retry logic.
+    const env = loadLoadDataEnv({ DATABASE_URL: db.url, YAHOO_BREAKER_MIN_REQUESTS: '1000' });
     const source = createYahooSource({ baseUrl: yahoo.url, timeoutMs: 500, maxRetries: 2, baseDelayMs: 5 });
     app = await buildApp({ env, pool: db.pool, source, logger: false });
   });
@@ -100,6 +101,96 @@ describe('2_load_data over HTTP, yahoo source replayed', () => {
     } finally {
       yahoo.setFault(null);
     }
+  });
+
+  /** Each fault of the replay server, persistent, through POST /load: status, message, table untouched. */
+  const faults: Array<[string, Fault, number, RegExp]> = [
+    ['a request that never answers times out', { kind: 'hang' }, 502, /^Yahoo Finance did not answer within 500 ms after 3 attempts$/],
+    ['a connection reset', { kind: 'reset' }, 502, /^Yahoo Finance connection failed \(\w+\) after 3 attempts$/],
+    ['an unparsable (HTML) body', { kind: 'garbage' }, 502, /^Yahoo Finance sent an unparsable response after 3 attempts/],
+    ['a truncated JSON body', { kind: 'garbage', body: '{"chart":{"result":[{"meta":' }, 502, /unparsable response/],
+    ['a 502 Bad Gateway', { kind: 'status', status: 502 }, 502, /answered 502 Bad Gateway after 3 attempts/],
+    ['a 503 with Retry-After', { kind: 'status', status: 503, retryAfter: 2 }, 503, /answered 503 Service Unavailable after 3 attempts.*Retry after 2 s/],
+    ['a 429 without Retry-After', { kind: 'status', status: 429 }, 503, /answered 429 Too Many Requests after 3 attempts.*Retry after 60 s\.$/],
+  ];
+  for (const [name, fault, status, message] of faults) {
+    test(`Yahoo fault: ${name} -> ${status}, nothing stored`, async () => {
+      const before = await prices.getPrices(db.pool, 'AAPL');
+      yahoo.setFault(fault);
+      const calls = yahoo.requests.length;
+      try {
+        const res = await load({ ticker: 'AAPL', start_date: '2020-11-09', end_date: '2020-11-13' });
+        assert.equal(res.statusCode, status, res.body);
+        assert.match(res.json().message, message);
+        assert.equal(res.json().statusCode, status);
+        if (status === 503) assert.match(String(res.headers['retry-after']), /^\d+$/);
+        else assert.equal(res.headers['retry-after'], undefined);
+        assert.equal(yahoo.requests.length - calls, 3, 'bounded retries: maxRetries 2 = 3 attempts');
+      } finally {
+        yahoo.setFault(null);
+      }
+      assert.deepEqual(await prices.getPrices(db.pool, 'AAPL'), before);
+    });
+  }
+
+  test('a transient fault (503 twice) is retried and the load succeeds', async () => {
+    yahoo.setFault({ kind: 'status', status: 503, times: 2 });
+    const res = await load({ ticker: 'MSFT', start_date: '2020-01-02', end_date: '2020-01-03' });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().inserted, 2);
+  });
+
+  test('a range with no trading days is 200 with fetched 0', async () => {
+    const res = await load({ ticker: 'AAPL', start_date: '2020-01-04', end_date: '2020-01-05' });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(
+      [res.json().fetched, res.json().inserted, res.json().first_date, res.json().last_date, res.json().rejected],
+      [0, 0, null, null, {}],
+    );
+  });
+
+  test('a bar failing schema validation is counted, the good bars are stored', async () => {
+    yahoo.setFault({ kind: 'bad-value', date: '2021-01-06', field: 'close', value: 'abc', times: 1 });
+    const res = await load({ ticker: 'NVDA', start_date: '2021-01-04', end_date: '2021-01-08' });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual([res.json().fetched, res.json().inserted, res.json().rejected], [4, 4, { schema: 1 }]);
+    const dates = (await prices.getPrices(db.pool, 'NVDA')).map((b) => b.date);
+    assert.deepEqual(dates, ['2021-01-04', '2021-01-05', '2021-01-07', '2021-01-08']);
+  });
+
+  test('a null bar is dropped and counted', async () => {
+    yahoo.setFault({ kind: 'null-bar', date: '2021-02-02', times: 1 });
+    const res = await load({ ticker: 'NVDA', start_date: '2021-02-01', end_date: '2021-02-03' });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual([res.json().fetched, res.json().rejected], [2, { null_bar: 1 }]);
+  });
+
+  test('a bar that contradicts itself (low > high) is rejected by the rule, counted in the response', async () => {
+    yahoo.setFault({ kind: 'bad-value', date: '2021-03-02', field: 'low', value: 10_000, times: 1 });
+    const res = await load({ ticker: 'NVDA', start_date: '2021-03-01', end_date: '2021-03-03' });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual([res.json().fetched, res.json().rejected], [2, { low_above_high: 1 }]);
+  });
+
+  test('^GSPC quirks: open = 0 (1962-1982) and volume 0 (before 1950) keep the close series', async () => {
+    const res = await load({ ticker: '^GSPC', start_date: '1949-12-01', end_date: '1962-01-31' });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json().rejected, {});
+    const stored = await prices.getPrices(db.pool, '^GSPC');
+    assert.equal(stored.length, res.json().fetched);
+    const jan1962 = stored.filter((b) => b.date >= '1962-01-02');
+    assert.ok(jan1962.length >= 20 && jan1962.every((b) => b.open === null && b.close > 60));
+    const dec1949 = stored.filter((b) => b.date < '1950-01-01');
+    assert.ok(dec1949.length >= 20 && dec1949.every((b) => b.volume === 0 && b.close > 10));
+  });
+
+  test('rejected bars are counted in rows_rejected_total by reason', async () => {
+    const metrics = (await app.inject('/metrics')).body;
+    assert.match(metrics, /rows_rejected_total\{[^}]*ticker="NVDA"[^}]*reason="schema"[^}]*\} 1/);
+    assert.match(metrics, /rows_rejected_total\{[^}]*reason="null_bar"[^}]*\} 1/);
+    assert.match(metrics, /rows_rejected_total\{[^}]*reason="low_above_high"[^}]*\} 1/);
+    assert.match(metrics, /yahoo_requests_total\{outcome="rate_limited"/);
+    assert.match(metrics, /yahoo_circuit_open\{[^}]*\} 0/);
   });
 
   test('health, metrics and docs answer', async () => {

@@ -47,6 +47,34 @@ export async function upsertPrices(db: Queryable, ticker: string, source: string
   return { inserted, updated: rows.length - inserted };
 }
 
+/**
+ * Serialise writers of one ticker's prices until the caller's transaction ends. Two loads of
+ * overlapping ranges then run one after the other: no deadlock, and no interleaving of a full
+ * history rewrite with a plain upsert. Readers are never blocked (MVCC).
+ */
+export async function lockTickerForWrite(tx: Queryable, ticker: string): Promise<void> {
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtext('prices'), hashtext($1))`, [ticker]);
+}
+
+/**
+ * Make `bars` the ticker's whole stored history: upsert them, then delete every other date.
+ * Meant for the caller's transaction (after a split rewrote Yahoo's adjusted series), so readers
+ * see the old history or the new one, never a mix of scales.
+ */
+export async function replacePriceHistory(
+  tx: Queryable,
+  ticker: string,
+  source: string,
+  bars: DailyBar[],
+): Promise<UpsertResult & { deleted: number }> {
+  const upserted = await upsertPrices(tx, ticker, source, bars);
+  const { rowCount } = await tx.query(
+    `DELETE FROM prices WHERE ticker = $1 AND NOT (date = ANY($2::date[]))`,
+    [ticker, bars.map((b) => b.date)],
+  );
+  return { ...upserted, deleted: rowCount ?? 0 };
+}
+
 /** Bars of a ticker, oldest first, optionally bounded (inclusive). */
 export async function getPrices(db: Queryable, ticker: string, range: { from?: string; to?: string } = {}): Promise<DailyBar[]> {
   const { rows } = await db.query<DailyBar>(

@@ -25,10 +25,15 @@ export class UnknownTickerError extends Error {
   }
 }
 
-/** The source failed (HTTP 502, or 503 with retryAfterSeconds when it asked us to back off). */
+/**
+ * The source failed: HTTP 502, or 503 when it asked us to back off (a Retry-After, or a 429
+ * rate limit, which Yahoo usually sends without one).
+ */
 export class UpstreamError extends Error {
-  override readonly name = 'UpstreamError';
-  constructor(message: string, readonly retryAfterSeconds?: number, options?: { cause?: unknown }) {
+  override readonly name: string = 'UpstreamError';
+  readonly rateLimited: boolean;
+  constructor(message: string, readonly retryAfterSeconds?: number, options?: { cause?: unknown; rateLimited?: boolean }) {
     super(message, options);
+    this.rateLimited = options?.rateLimited ?? false;
   }
 }

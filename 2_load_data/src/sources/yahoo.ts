@@ -194,8 +194,11 @@ class AttemptFailure extends Error {
   ) {
     super(problem, { cause: options.cause });
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.rateLimited = options.cause instanceof HttpStatusError && options.cause.status === 429;
   }
   readonly retryAfterSeconds: number | undefined;
+  /** Yahoo answered 429: the caller should back off even without a Retry-After. */
+  readonly rateLimited: boolean;
 }
 
 function failure(kind: 'retryable' | 'fatal', problem: string, detail: string | undefined, cause: unknown, retryAfterSeconds?: number): AttemptFailure {
@@ -245,11 +248,11 @@ async function withRetries<T>(ticker: string, run: () => Promise<T>, settings: S
       retryAfterSeconds = err.retryAfterSeconds ?? retryAfterSeconds;
       const detail = err.detail ? `: ${err.detail}` : '';
       if (err.kind === 'fatal') {
-        throw new UpstreamError(`Yahoo Finance ${err.problem}${detail}`, retryAfterSeconds, { cause: err.cause });
+        throw new UpstreamError(`Yahoo Finance ${err.problem}${detail}`, retryAfterSeconds, { cause: err.cause, rateLimited: err.rateLimited });
       }
       if (attempt >= maxAttempts) {
         const times = `after ${attempt} attempt${attempt === 1 ? '' : 's'}`;
-        throw new UpstreamError(`Yahoo Finance ${err.problem} ${times}${detail}`, retryAfterSeconds, { cause: err.cause });
+        throw new UpstreamError(`Yahoo Finance ${err.problem} ${times}${detail}`, retryAfterSeconds, { cause: err.cause, rateLimited: err.rateLimited });
       }
       const delayMs = backoffMs(attempt, settings, err.retryAfterSeconds);
       onRetry?.({ ticker, attempt, maxAttempts, delayMs, problem: err.problem, retryAfterSeconds: err.retryAfterSeconds });

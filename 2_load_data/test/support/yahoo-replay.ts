@@ -43,6 +43,8 @@ export type Fault = (
 ) & {
   /** How many chart requests get the fault; default: all until setFault(null). */
   times?: number;
+  /** How many chart requests are answered normally before the fault starts; default 0. */
+  skip?: number;
 };
 
 export interface ReplayRequest {
@@ -81,6 +83,10 @@ export async function startYahooReplay(opts: ReplayOptions = {}): Promise<YahooR
   /** The fault for this chart request, consuming one of its `times`. */
   const takeFault = (): Fault | null => {
     const current = fault;
+    if (current?.skip) {
+      current.skip -= 1;
+      return null;
+    }
     if (current?.times !== undefined) {
       current.times -= 1;
       if (current.times <= 0) fault = null;
