@@ -1,7 +1,7 @@
 import { createServiceApp, type Pool } from '@stocks/common';
 import type { LoadDataEnv } from './config.ts';
 import { withCircuitBreaker } from './breaker.ts';
-import { breakerGauge, createIngestMetrics, instrumentYahoo } from './metrics.ts';
+import { breakerGauge, createIngestMetrics, createYahooMetrics, instrumentYahoo } from './metrics.ts';
 import { importRoutes } from './routes/import.ts';
 import { loadRoutes } from './routes/load.ts';
 import { createSource } from './sources/index.ts';
@@ -27,14 +27,19 @@ export async function buildApp(opts: BuildOptions) {
     apiToken: env.API_TOKEN,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
   });
+  const yahooMetrics = createYahooMetrics(app.registry);
   const raw = opts.source ?? createSource(env.MARKET_DATA_SOURCE, {
     marketDataDir: env.MARKET_DATA_DIR,
     yahooBaseUrl: env.YAHOO_BASE_URL,
     timeoutMs: env.YAHOO_TIMEOUT_MS,
     maxRetries: env.YAHOO_MAX_RETRIES,
     concurrency: env.YAHOO_CONCURRENCY,
+    onRetry: (info) => {
+      yahooMetrics.retries.inc();
+      app.log.warn({ retry: info }, 'retrying Yahoo');
+    },
   });
-  let { source } = instrumentYahoo(raw, app.registry);
+  let source = instrumentYahoo(raw, yahooMetrics);
   if (source.name === 'yahoo') {
     // Local sources can't have an outage worth a breaker; Yahoo can.
     const guarded = withCircuitBreaker(source, {

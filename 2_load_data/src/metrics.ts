@@ -48,8 +48,10 @@ export function breakerGauge(registry: Registry, guarded: GuardedSource): void {
   guarded.onStateChange((state) => gauge.set(value[state]));
 }
 
-/** Count and time every upstream call of the Yahoo source (the csv and sample sources are local). */
-export function instrumentYahoo(source: MarketDataSource, registry: Registry): { source: MarketDataSource; retries: promClient.Counter } {
+export type YahooMetrics = ReturnType<typeof createYahooMetrics>;
+
+/** Upstream Yahoo calls: count by outcome, latency (retries included), retries. */
+export function createYahooMetrics(registry: Registry) {
   const requests = new promClient.Counter({
     name: 'yahoo_requests_total', help: 'Calls to Yahoo Finance by outcome (ok|not_found|rate_limited|error)',
     labelNames: ['outcome'] as const, registers: [registry],
@@ -59,10 +61,13 @@ export function instrumentYahoo(source: MarketDataSource, registry: Registry): {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: [registry],
   });
   const retries = new promClient.Counter({ name: 'yahoo_retries_total', help: 'Retried Yahoo calls', registers: [registry] });
-  if (source.name !== 'yahoo') return { source, retries };
+  return { requests, duration, retries };
+}
+
+/** Count and time every upstream call of the Yahoo source (the csv and sample sources are local). */
+export function instrumentYahoo(source: MarketDataSource, { requests, duration }: YahooMetrics): MarketDataSource {
+  if (source.name !== 'yahoo') return source;
   return {
-    retries,
-    source: {
       name: source.name,
       async fetchDaily(ticker, start, end): Promise<FetchResult> {
         const stop = duration.startTimer();
@@ -79,6 +84,5 @@ export function instrumentYahoo(source: MarketDataSource, registry: Registry): {
           stop();
         }
       },
-    },
   };
 }

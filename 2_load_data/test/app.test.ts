@@ -253,3 +253,25 @@ describe('2_load_data with the csv and sample sources', () => {
     assert.throws(() => loadLoadDataEnv({ MARKET_DATA_SOURCE: 'csv' }), /MARKET_DATA_DIR/);
   });
 });
+
+describe('2_load_data built from its environment alone (MARKET_DATA_SOURCE=yahoo, YAHOO_BASE_URL)', () => {
+  test('retries of Yahoo calls are counted in yahoo_retries_total', async () => {
+    const db = await createTestDatabase();
+    const yahoo = await startYahooReplay();
+    const env = loadLoadDataEnv({ DATABASE_URL: db.url, YAHOO_BASE_URL: yahoo.url, YAHOO_TIMEOUT_MS: '2000', YAHOO_MAX_RETRIES: '2' });
+    const app = await buildApp({ env, pool: db.pool, logger: false });
+    try {
+      yahoo.setFault({ kind: 'status', status: 500, times: 1 });
+      const res = await app.inject({ method: 'POST', url: '/load', payload: { ticker: 'AAPL', start_date: '2020-08-31', end_date: '2020-09-04' } });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.json().fetched, 5);
+      const metrics = (await app.inject('/metrics')).body;
+      assert.match(metrics, /yahoo_retries_total\{service="load_data"\} 1\n/);
+      assert.match(metrics, /yahoo_requests_total\{outcome="ok",service="load_data"\} 1\n/);
+    } finally {
+      await app.close();
+      await yahoo.close();
+      await db.drop();
+    }
+  });
+});
