@@ -1,18 +1,11 @@
 import { z } from 'zod';
-import { ISO_DATE, TICKER_PATTERN } from '@stocks/common';
+import { isoDateSchema as calendarDate, tickerSchema } from '@stocks/common';
 import { EARLIEST_DATE as EARLIEST } from './quality.ts';
 
-export const tickerSchema = z
-  .string()
-  .trim()
-  .toUpperCase()
-  .regex(TICKER_PATTERN, 'must be a Yahoo symbol such as AAPL, BRK-B, ^GSPC or BTC-USD (letters, digits, . - ^ =; at most 15 characters)');
+export { tickerSchema };
 
 /** A real calendar date between 1900-01-01 and a week from now. */
-export const isoDateSchema = z
-  .string()
-  .regex(ISO_DATE, 'must be a date as YYYY-MM-DD')
-  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'is not a real calendar date')
+export const isoDateSchema = calendarDate
   .refine((s) => s >= EARLIEST, `must be on or after ${EARLIEST}`)
   .refine((s) => s <= new Date(Date.now() + 7 * 86_400_000).toISOString().slice(0, 10), 'must not be more than a week in the future');
 

@@ -9,3 +9,4 @@ export * from './metrics.ts';
 export * from './server.ts';
 export * from './service.ts';
 export * from './trading-calendar.ts';
+export * from './schemas.ts';
