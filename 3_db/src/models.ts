@@ -143,3 +143,30 @@ export async function setChampion(tx: PoolClient, ticker: string, version: numbe
   if (!rowCount) throw new Error(`model version ${version} of ${ticker} not found`);
   await tx.query(`INSERT INTO model_events (ticker, version, action, reason) VALUES ($1, $2, $3, $4)`, [ticker, version, action, reason]);
 }
+
+/**
+ * The version that was champion before the current one: the newest 'promote' / 'rollback' /
+ * 'manual-promote' event of the ticker for a version other than the current champion.
+ */
+export async function previousChampionVersion(db: Queryable, ticker: string): Promise<number | undefined> {
+  const { rows } = await db.query<{ version: string }>(
+    `SELECT e.version FROM model_events e
+      WHERE e.ticker = $1 AND e.action IN ('promote', 'manual-promote', 'rollback')
+        AND e.version IS DISTINCT FROM (SELECT version FROM models WHERE ticker = $1 AND is_champion)
+      ORDER BY e.id DESC LIMIT 1`,
+    [ticker],
+  );
+  return rows[0] ? Number(rows[0].version) : undefined;
+}
+
+export interface ModelEvent {
+  version: number;
+  action: string;
+  reason: string | null;
+  created_at: Date;
+}
+
+export async function listEvents(db: Queryable, ticker: string, limit = 50): Promise<ModelEvent[]> {
+  const { rows } = await db.query(`SELECT version, action, reason, created_at FROM model_events WHERE ticker = $1 ORDER BY id DESC LIMIT $2`, [ticker, limit]);
+  return rows.map((r) => ({ ...r, version: Number(r.version) }));
+}

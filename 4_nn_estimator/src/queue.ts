@@ -11,15 +11,36 @@ export interface TrainingJobData {
   kind: JobKind;
   ticker: string;
   end_date?: string;
+  /** Backtest jobs only. */
+  origins?: number;
+  horizon?: number;
+  retrain_every?: number;
 }
+
+export type JobParams = Pick<TrainingJobData, 'end_date' | 'origins' | 'horizon' | 'retrain_every'>;
 
 export interface QueueOptions {
   retryLimit: number;
   expireInSeconds: number;
 }
 
-export async function startQueue(databaseUrl: string, opts: QueueOptions, onError: (err: Error) => void): Promise<PgBoss> {
-  const boss = new PgBoss({ connectionString: databaseUrl, schema: 'pgboss', application_name: 'nn_estimator-queue', max: 4 });
+export interface StartQueueOptions extends QueueOptions {
+  /**
+   * How often pg-boss's maintenance runs (one replica at a time): it is what fails an active job
+   * whose lease (expireInSeconds) ran out because its worker died, so the retry waits for it.
+   * Default pg-boss's 120 s; tests use 1 s with a short lease.
+   */
+  maintenanceIntervalSeconds?: number;
+}
+
+export async function startQueue(databaseUrl: string, opts: StartQueueOptions, onError: (err: Error) => void): Promise<PgBoss> {
+  const boss = new PgBoss({
+    connectionString: databaseUrl,
+    schema: 'pgboss',
+    application_name: 'nn_estimator-queue',
+    max: 4,
+    ...(opts.maintenanceIntervalSeconds ? { maintenanceIntervalSeconds: opts.maintenanceIntervalSeconds } : {}),
+  });
   boss.on('error', onError);
   await boss.start();
   if (!(await boss.getQueue(TRAINING_QUEUE))) {
@@ -46,7 +67,7 @@ export async function startQueue(databaseUrl: string, opts: QueueOptions, onErro
 export async function submitJob(
   pool: Pool,
   boss: PgBoss,
-  job: { kind: JobKind; ticker: string; params: { end_date?: string } },
+  job: { kind: JobKind; ticker: string; params: JobParams },
   opts: QueueOptions,
 ): Promise<string> {
   const id = randomUUID();
@@ -69,4 +90,17 @@ export async function submitJob(
   } finally {
     client.release();
   }
+}
+
+/**
+ * Hand an active job back to the queue without spending one of its retries (graceful shutdown:
+ * the attempt was interrupted, not failed): its retry limit grows by one, then it is failed so
+ * pg-boss schedules the retry (after retryDelay) for whichever worker fetches it first.
+ */
+export async function releaseJob(boss: PgBoss, jobId: string, reason: string): Promise<void> {
+  await boss.getDb().executeSql(
+    `UPDATE pgboss.job SET retry_limit = retry_limit + 1 WHERE name = $1 AND id = $2 AND state = 'active'`,
+    [TRAINING_QUEUE, jobId],
+  );
+  await boss.fail(TRAINING_QUEUE, jobId, { message: reason });
 }

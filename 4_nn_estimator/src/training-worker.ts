@@ -2,13 +2,15 @@ import { hostname } from 'node:os';
 import type PgBoss from 'pg-boss';
 import type { FastifyBaseLogger } from 'fastify';
 import { type Pool, withTransaction } from '@stocks/common';
-import { jobs, models, prices, tickers } from '@stocks/db';
+import { backtests, jobs, models, prices, tickers } from '@stocks/db';
 import type { EstimatorMetrics } from './metrics.ts';
-import { runTrainingInThread } from './model/train-runner.ts';
-import type { TrainResult, WarmStart } from './model/train.ts';
+import { runBacktestInThread, runTrainingInThread, TrainingAbortedError } from './model/train-runner.ts';
+import type { BacktestInput, BacktestResult } from './model/backtest.ts';
+import { relativeMase } from './model/metrics.ts';
+import type { TrainInput, TrainResult, WarmStart } from './model/train.ts';
 import type { ModelConfig } from './model/config.ts';
 import type { ScalerJSON } from './model/scaler.ts';
-import { TRAINING_QUEUE, type TrainingJobData } from './queue.ts';
+import { releaseJob, TRAINING_QUEUE, type TrainingJobData } from './queue.ts';
 import { CHAMPION_CHANNEL } from './serving.ts';
 
 export interface TrainingWorkerDeps {
@@ -19,41 +21,134 @@ export interface TrainingWorkerDeps {
   backend: string;
   modelOverrides: Partial<ModelConfig>;
   trainMaxBars: number;
+  /** How a fit runs; default a worker thread. Tests inject their own (e.g. a sabotaged fine-tune). */
+  train?: (input: TrainInput, opts?: { signal?: AbortSignal }) => Promise<TrainResult>;
+  /** How a backtest runs; default a worker thread. */
+  backtest?: (input: BacktestInput, opts?: { signal?: AbortSignal }) => Promise<BacktestResult>;
 }
 
 const WORKER_ID = `${hostname()}:${process.pid}`;
+
+/** A running worker; stop() is its graceful shutdown (server.ts calls it on SIGTERM). */
+export interface TrainingWorker {
+  /**
+   * Stop taking jobs; abort the running fit (its thread is terminated), hand its job back to the
+   * queue without spending a retry (another worker takes it after retryDelay, not after the lease)
+   * and put its training_jobs row back to 'queued'. Resolves when the job has been released.
+   */
+  stop(): Promise<void>;
+}
+
+/** The abort reasons: the process is shutting down, or the attempt ran out of lease. */
+class WorkerShutdown extends Error {
+  override readonly name = 'WorkerShutdown';
+}
+class LeaseExpired extends Error {
+  override readonly name = 'LeaseExpired';
+}
+
+/** What one attempt carries: its cancellation and, once running, the fence it writes under. */
+interface Attempt {
+  signal: AbortSignal;
+  fence?: jobs.JobFence;
+}
+
+/** Reject as soon as `signal` aborts, even if `p` (e.g. an injected fit) ignores it. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new TrainingAbortedError(signal.reason));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new TrainingAbortedError(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
+    );
+  });
+}
 
 /**
  * Take training jobs from the queue, one at a time (TF.js fits must not overlap in a process).
  * The fit itself runs in a worker thread; this thread only moves data and writes the result.
  */
-export async function startTrainingWorker(deps: TrainingWorkerDeps): Promise<void> {
+export async function startTrainingWorker(deps: TrainingWorkerDeps): Promise<TrainingWorker> {
+  let stopping = false;
+  let current: { controller: AbortController; done: Promise<unknown> } | undefined;
+
   await deps.boss.work<TrainingJobData>(
     TRAINING_QUEUE,
     { batchSize: 1, pollingIntervalSeconds: 1, includeMetadata: true },
     async ([job]) => {
       if (!job) return;
-      const final = job.retryCount >= job.retryLimit;
-      const stop = deps.metrics.trainingDuration.startTimer({ kind: job.data.kind });
+      const controller = new AbortController();
+      // Give up a little before pg-boss's lease ends: a fit still running then would race the
+      // retry on another worker. (pg-boss also stops waiting at the lease, but cannot stop a fit.)
+      const leaseMs = job.expireInSeconds * 1000;
+      const lease = setTimeout(
+        () => controller.abort(new LeaseExpired(`training exceeded its lease of ${job.expireInSeconds} s (JOB_TIMEOUT_SECONDS)`)),
+        Math.max(leaseMs - Math.min(5_000, leaseMs / 10), 1_000),
+      );
+      lease.unref();
+      if (stopping) controller.abort(new WorkerShutdown('the worker was stopping when it fetched the job'));
+      const attempt: Attempt = { signal: controller.signal };
+      const done = handle(job, attempt).finally(() => clearTimeout(lease));
+      current = { controller, done };
       try {
-        const version = await runJob(deps, job.data);
-        deps.metrics.jobsFinished.inc({ kind: job.data.kind, status: 'succeeded' });
-        stop();
-        return { model_version: version };
-      } catch (err) {
-        const message = (err as Error).message;
-        deps.log.error({ err, job_id: job.data.job_id, ticker: job.data.ticker, final }, 'training job failed');
-        await jobs.markJobFailed(deps.pool, job.data.job_id, message, final);
-        if (final) deps.metrics.jobsFinished.inc({ kind: job.data.kind, status: 'failed' });
-        throw err; // pg-boss retries with backoff until retryLimit
+        return await done;
+      } finally {
+        current = undefined;
       }
     },
   );
+
+  async function handle(job: PgBoss.JobWithMetadata<TrainingJobData>, attempt: Attempt) {
+    const final = job.retryCount >= job.retryLimit;
+    const stop = deps.metrics.trainingDuration.startTimer({ kind: job.data.kind });
+    try {
+      if (job.data.kind === 'backtest') {
+        const id = await runBacktestJob(deps, job.data, attempt);
+        deps.metrics.jobsFinished.inc({ kind: job.data.kind, status: 'succeeded' });
+        stop();
+        return { backtest_id: id };
+      }
+      const version = await runJob(deps, job.data, attempt);
+      deps.metrics.jobsFinished.inc({ kind: job.data.kind, status: 'succeeded' });
+      stop();
+      return { model_version: version };
+    } catch (err) {
+      const message = (err as Error).message;
+      if (attempt.signal.reason instanceof WorkerShutdown) {
+        // Interrupted, not failed: back to the queue for another worker, retries untouched.
+        deps.log.warn({ job_id: job.data.job_id, ticker: job.data.ticker }, 'worker stopping: training job released to the queue');
+        await jobs.markJobFailed(deps.pool, job.data.job_id, 'released: the worker shut down during the attempt; another worker will retry it', false, attempt.fence);
+        await releaseJob(deps.boss, job.id, 'worker shut down');
+        throw err;
+      }
+      if (err instanceof jobs.JobLostError) {
+        deps.log.warn({ job_id: job.data.job_id, ticker: job.data.ticker }, message);
+        throw err; // another attempt owns the job; this one writes nothing
+      }
+      deps.log.error({ err, job_id: job.data.job_id, ticker: job.data.ticker, final }, 'training job failed');
+      await jobs.markJobFailed(deps.pool, job.data.job_id, message, final, attempt.fence);
+      if (final) deps.metrics.jobsFinished.inc({ kind: job.data.kind, status: 'failed' });
+      throw err; // pg-boss retries with backoff until retryLimit
+    }
+  }
+
+  return {
+    async stop() {
+      stopping = true;
+      await deps.boss.offWork(TRAINING_QUEUE);
+      const running = current;
+      if (!running) return;
+      running.controller.abort(new WorkerShutdown('the worker is shutting down'));
+      await running.done.catch(() => {});
+    },
+  };
 }
 
-async function runJob(deps: TrainingWorkerDeps, data: TrainingJobData): Promise<number> {
+async function runJob(deps: TrainingWorkerDeps, data: TrainingJobData, attempt: Attempt): Promise<number> {
   const { pool, log } = deps;
-  await jobs.markJobRunning(pool, data.job_id, WORKER_ID);
+  attempt.fence = await jobs.markJobRunning(pool, data.job_id, WORKER_ID);
   log.info({ job_id: data.job_id, kind: data.kind, ticker: data.ticker }, 'training job started');
 
   const bars = await prices.getRecentPrices(pool, data.ticker, deps.trainMaxBars, data.end_date);
@@ -73,7 +168,8 @@ async function runJob(deps: TrainingWorkerDeps, data: TrainingJobData): Promise<
         }
       : undefined;
 
-  const result = await runTrainingInThread({ ticker: data.ticker, bars, config: deps.modelOverrides, warmStart }, { backend: deps.backend });
+  const train = deps.train ?? ((input: TrainInput, o?: { signal?: AbortSignal }) => runTrainingInThread(input, { backend: deps.backend, signal: o?.signal }));
+  const result = await untilAborted(train({ ticker: data.ticker, bars, config: deps.modelOverrides, warmStart }, { signal: attempt.signal }), attempt.signal);
   const decision = promotionDecision(result, warmStart !== undefined);
 
   const version = await withTransaction(pool, async (tx) => {
@@ -82,7 +178,7 @@ async function runJob(deps: TrainingWorkerDeps, data: TrainingJobData): Promise<
       await tickers.clearFullRetrain(tx, data.ticker);
       await tx.query('SELECT pg_notify($1, $2)', [CHAMPION_CHANNEL, data.ticker]);
     }
-    await jobs.markJobSucceeded(tx, data.job_id, v);
+    await jobs.markJobSucceeded(tx, data.job_id, v, attempt.fence);
     return v;
   });
   deps.metrics.finalLoss.set({ ticker: data.ticker }, result.final_loss);
@@ -95,16 +191,23 @@ async function runJob(deps: TrainingWorkerDeps, data: TrainingJobData): Promise<
 
 /**
  * Full training replaces the champion (someone asked for a new model). A fine-tuned challenger
- * is promoted only when its error on the most recent validation window is not worse than the
- * champion's on the very same window (MAE; MASE orders models the same on one window).
+ * is promoted only when its MASE (MAE / naive MAE, over steps 1..horizon) on the most recent
+ * validation window is not worse than the champion's on the very same window; otherwise it is
+ * kept as 'rejected' with the reason.
  */
-export function promotionDecision(result: TrainResult, isFineTune: boolean): { promote: boolean; reason: string } {
+export function promotionDecision(
+  result: Pick<TrainResult, 'metrics' | 'baseline' | 'championMetricsOnSameWindow' | 'validation_range'>,
+  isFineTune: boolean,
+): { promote: boolean; reason: string } {
   if (!isFineTune || !result.championMetricsOnSameWindow) return { promote: true, reason: 'full training' };
-  const challenger = result.metrics.mae;
-  const champion = result.championMetricsOnSameWindow.mae;
-  return challenger <= champion
-    ? { promote: true, reason: `fine-tune not worse than champion on ${result.validation_range.start}..${result.validation_range.end}: MAE ${fmt(challenger)} <= ${fmt(champion)}` }
-    : { promote: false, reason: `fine-tune worse than champion on ${result.validation_range.start}..${result.validation_range.end}: MAE ${fmt(challenger)} > ${fmt(champion)}` };
+  const naive = result.baseline.all_steps.mae;
+  const challenger = relativeMase(result.metrics.all_steps.mae, naive);
+  const champion = relativeMase(result.championMetricsOnSameWindow.all_steps.mae, naive);
+  const steps = result.metrics.per_step.length;
+  const window = `${result.validation_range.start}..${result.validation_range.end}, steps 1..${steps}`;
+  return Number.isFinite(challenger) && Number.isFinite(champion) && challenger <= champion
+    ? { promote: true, reason: `fine-tune not worse than champion on ${window}: MASE ${fmt(challenger)} <= ${fmt(champion)}` }
+    : { promote: false, reason: `fine-tune worse than champion on ${window}: MASE ${fmt(challenger)} > ${fmt(champion)}` };
 }
 
 const fmt = (x: number) => x.toPrecision(5);
@@ -127,6 +230,7 @@ function toNewVersion(data: TrainingJobData, r: TrainResult, parent: number | nu
     evaluation: {
       skill: r.skill,
       skill_all_steps: r.skill_all_steps,
+      intervals: r.intervals,
       metrics: r.metrics,
       baselines: r.baselines,
       champion_on_same_window: r.championMetricsOnSameWindow ?? null,
@@ -142,6 +246,49 @@ function toNewVersion(data: TrainingJobData, r: TrainResult, parent: number | nu
     validation_end: r.validation_range.end,
     epochs: r.epochs_run,
     final_loss: r.final_loss,
+    duration_ms: r.duration_ms,
+    backend: r.backend,
+  };
+}
+
+async function runBacktestJob(deps: TrainingWorkerDeps, data: TrainingJobData, attempt: Attempt): Promise<number> {
+  const { pool, log } = deps;
+  attempt.fence = await jobs.markJobRunning(pool, data.job_id, WORKER_ID);
+  const origins = data.origins ?? 20;
+  const horizon = data.horizon ?? 5;
+  log.info({ job_id: data.job_id, ticker: data.ticker, origins, horizon }, 'backtest job started');
+  // Enough for the first origin's training (trainMaxBars) plus the origins and their targets.
+  const bars = await prices.getRecentPrices(pool, data.ticker, deps.trainMaxBars + origins + horizon);
+  if (bars.length === 0) throw new Error(`no stored prices for ${data.ticker}`);
+  const input: BacktestInput = {
+    ticker: data.ticker, bars, origins, horizon, retrainEvery: data.retrain_every, config: deps.modelOverrides, trainMaxBars: deps.trainMaxBars,
+  };
+  const run = deps.backtest ?? ((i: BacktestInput, o?: { signal?: AbortSignal }) => runBacktestInThread(i, { backend: deps.backend, signal: o?.signal }));
+  const result = await untilAborted(run(input, { signal: attempt.signal }), attempt.signal);
+  const id = await withTransaction(pool, async (tx) => {
+    const row = await backtests.insertBacktest(tx, toBacktestRow(result, data.job_id, 'db'));
+    await jobs.markJobSucceeded(tx, data.job_id, null, attempt.fence);
+    return row;
+  });
+  log.info({ job_id: data.job_id, ticker: data.ticker, backtest_id: id, mase: result.aggregates.model.mase, ms: result.duration_ms }, 'backtest job finished');
+  return id;
+}
+
+export function toBacktestRow(r: BacktestResult, jobId: string | null, source: string): import('@stocks/db').NewBacktest {
+  return {
+    ticker: r.ticker,
+    job_id: jobId,
+    source,
+    params: r.params,
+    config: r.config as unknown as Record<string, unknown>,
+    first_origin: r.first_origin,
+    last_origin: r.last_origin,
+    n_origins: r.n_origins,
+    retrains: r.retrains,
+    aggregates: r.aggregates,
+    coverage: r.coverage,
+    fits: r.fits,
+    per_origin: r.per_origin,
     duration_ms: r.duration_ms,
     backend: r.backend,
   };

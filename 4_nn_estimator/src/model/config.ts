@@ -23,6 +23,11 @@ export const ModelConfigSchema = z.object({
   seed: z.number().int().default(42),
   /** Dropout between the LSTM and the dense head (seeded, so runs still repeat). */
   dropout: z.number().min(0).lt(1).default(0),
+  /**
+   * How alpha is fitted on validation: least squares over all validation windows, or the smaller
+   * of the least-squares alphas of its two chronological halves (skill must show in both; else naive).
+   */
+  shrinkage: z.enum(['least_squares', 'split_halves']).default('least_squares'),
   /** Fine-tuning (warm start) epochs and learning rate (lower than full training). */
   fineTuneEpochs: z.number().int().min(1).max(1000).default(5),
   fineTuneLearningRate: z.number().positive().max(1).default(1e-4),

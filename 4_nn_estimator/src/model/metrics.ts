@@ -63,3 +63,13 @@ function meanOf(forecast: readonly number[], actual: readonly number[], error: (
   for (let i = 0; i < forecast.length; i++) sum += error(at(forecast, i), at(actual, i));
   return sum / forecast.length;
 }
+
+/**
+ * MASE as used throughout this service: the model's MAE divided by the naive (last value)
+ * forecast's MAE on exactly the same origins and steps. Naive scores 1 by construction; below 1
+ * beats it. (Hyndman's MASE scales by the in-sample one-step naive MAE instead; on the same
+ * windows both order models identically, and this one stays comparable across horizons.)
+ */
+export function relativeMase(modelMae: number, naiveMae: number): number {
+  return naiveMae > 0 ? modelMae / naiveMae : Number.NaN;
+}

@@ -11,6 +11,7 @@ import { buildDataset, minimumBarsForTraining, requiredHistory, type Dataset, ty
 import { at } from './features.ts';
 import { movesToPrices, predictLogReturnMoves } from './forecast.ts';
 import { buildModel, compileModel, deserializeModel, disposeModel, serializeModel, type ModelArtifact } from './lstm.ts';
+import { fitIntervals, recentVolatility, type IntervalModel } from './intervals.ts';
 import { evaluate, type Evaluation } from './metrics.ts';
 import { StandardScaler, type ScalerJSON } from './scaler.ts';
 
@@ -44,6 +45,8 @@ export interface TrainResult {
   /** Naive (last value) on the same windows. */
   baseline: Evaluation;
   baselines: { naive: Evaluation; drift: Evaluation; moving_average: Evaluation };
+  /** Conformal prediction-interval quantiles per step, fitted on the validation residuals. */
+  intervals: IntervalModel;
   /** 1 - model_mae / naive_mae at step 1 (> 0: beats naive). */
   skill: number;
   /** Same over all steps 1..horizon. */
@@ -240,9 +243,14 @@ interface FinishArgs {
 async function finishTraining({ input, mode, model, dataset, config, fit, started }: FinishArgs): Promise<TrainResult> {
   const { validation } = dataset;
   const moves = predictValidationMoves(model, validation, config, dataset.scaler);
-  const alpha = fitShrinkage(moves, validation.targetLogReturns);
+  const alpha = config.shrinkage === 'split_halves' ? fitConsistentShrinkage(moves, validation.targetLogReturns) : fitShrinkage(moves, validation.targetLogReturns);
   const metrics = evaluate(toPrices(validation, moves, alpha), validation.futureCloses);
   const baselines = evaluateBaselines(dataset, config);
+  const intervals = fitIntervals(
+    moves.map((move) => move.map((m) => alpha * m)),
+    validation.targetLogReturns,
+    validation.endIndices.map((t) => recentVolatility(dataset.closes, t)),
+  );
   return {
     ticker: input.ticker,
     mode,
@@ -250,6 +258,7 @@ async function finishTraining({ input, mode, model, dataset, config, fit, starte
     scaler: dataset.scaler.toJSON(),
     config,
     alpha,
+    intervals,
     metrics,
     baseline: baselines.naive,
     baselines,
@@ -299,6 +308,17 @@ export function fitShrinkage(predicted: readonly (readonly number[])[], actual: 
   });
   if (!(power > 0) || !Number.isFinite(cross)) return 0;
   return Math.min(1, Math.max(0, cross / power));
+}
+
+/**
+ * The served alpha: the smaller of the least-squares alphas fitted on the first and on the second
+ * (chronological) half of the validation windows. Skill that shows up in only one half is not
+ * trusted out of sample, so a network that is right by chance gets alpha = 0 (the naive forecast).
+ */
+export function fitConsistentShrinkage(predicted: readonly (readonly number[])[], actual: readonly (readonly number[])[]): number {
+  const half = Math.floor(predicted.length / 2);
+  if (half < 2) return fitShrinkage(predicted, actual);
+  return Math.min(fitShrinkage(predicted.slice(0, half), actual.slice(0, half)), fitShrinkage(predicted.slice(half), actual.slice(half)));
 }
 
 function shuffledIndices(n: number, random: () => number): Int32Array {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type PgBoss from 'pg-boss';
 import { errorResponseSchema, HttpError } from '@stocks/common';
-import { jobs, models, prices } from '@stocks/db';
+import { backtests, jobs, models, prices } from '@stocks/db';
 import type { ModelConfig } from '../model/config.ts';
 import { minimumBarsForTraining } from '../model/dataset.ts';
 import { resolveModelConfig } from '../model/config.ts';
@@ -73,12 +73,14 @@ export const jobRoutes: FastifyPluginAsync = async (fastify) => {
   }, async (request) => {
     const job = await jobs.getJob(app.pool, request.params.id);
     if (!job) throw new HttpError(404, `No job ${request.params.id}.`);
+    const backtestId = job.kind === 'backtest' && job.status === 'succeeded' ? await backtests.getBacktestIdForJob(app.pool, job.id) : undefined;
     return {
       job_id: job.id,
       kind: job.kind,
       ticker: job.ticker,
       status: job.status,
       ...(job.model_version !== null ? { model_version: job.model_version } : {}),
+      ...(backtestId !== undefined ? { backtest_id: backtestId } : {}),
       ...(job.error ? { error: job.error } : {}),
       attempts: job.attempts,
       created_at: job.created_at.toISOString(),
