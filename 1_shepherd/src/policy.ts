@@ -4,8 +4,19 @@ import { addDays } from '@stocks/common';
 export interface TickerPlan {
   /** Range to ask 2_load_data for, or undefined when the stored prices are up to date. */
   load?: { start_date: string; end_date: string };
-  /** Train from scratch when there is no model; fine-tune only if new bars arrived. */
-  training: 'train' | 'fine-tune-if-new-data' | 'none';
+  /**
+   * Train from scratch when there is no model; when new bars arrive, fine-tune, or retrain fully
+   * when monitoring says the champion no longer fits (drift, live error worse than naive).
+   */
+  training: 'train' | 'fine-tune-if-new-data' | 'retrain-if-new-data' | 'none';
+  /** Why a full retrain replaces the fine-tune (only with 'retrain-if-new-data'). */
+  retrainReasons?: string[];
+}
+
+/** What the estimator's GET /monitoring says about the ticker's champion (its `retrain` field). */
+export interface MonitoringSignal {
+  fullRetrainAdvised: boolean;
+  reasons: string[];
 }
 
 export function planTicker(input: {
@@ -14,6 +25,8 @@ export function planTicker(input: {
   lastCompletedTradingDay: string;
   hasModel: boolean;
   initialHistoryYears: number;
+  /** The estimator's monitoring verdict, once known (after the load); absent = fine-tune as usual. */
+  monitoring?: MonitoringSignal;
 }): TickerPlan {
   const { newestStored, lastCompletedTradingDay: last } = input;
   let load: TickerPlan['load'];
@@ -22,8 +35,13 @@ export function planTicker(input: {
   } else if (newestStored < last) {
     load = { start_date: addDays(newestStored, 1), end_date: last };
   }
-  const training = !input.hasModel ? 'train' : load ? 'fine-tune-if-new-data' : 'none';
-  return { load, training };
+  if (!input.hasModel) return { load, training: 'train' };
+  if (!load) return { load, training: 'none' };
+  if (input.monitoring?.fullRetrainAdvised) {
+    const reasons = input.monitoring.reasons.length ? input.monitoring.reasons : ['monitoring advised a full retrain'];
+    return { load, training: 'retrain-if-new-data', retrainReasons: reasons };
+  }
+  return { load, training: 'fine-tune-if-new-data' };
 }
 
 /** The same calendar day `years` earlier (29 February falls on 1 March). */

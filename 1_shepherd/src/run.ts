@@ -86,12 +86,13 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
   try {
     const coverage = await prices.getCoverage(deps.pool, ticker);
     const hasModel = (await models.getChampionVersion(deps.pool, ticker)) !== undefined;
-    const plan = planTicker({
+    const planInput = {
       newestStored: coverage?.last_date,
       lastCompletedTradingDay: lastCompletedTradingDay(ticker, deps.now?.()),
       hasModel,
       initialHistoryYears: deps.initialHistoryYears,
-    });
+    };
+    const plan = planTicker(planInput);
     const requestId = `shepherd-run-${runId}-${ticker}`;
     let newBars = 0;
     if (plan.load) {
@@ -106,11 +107,36 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
       await record('load', 'skipped', started, { newest_stored: coverage?.last_date }, undefined);
     }
 
-    const kind = plan.training === 'train' ? 'train' : plan.training === 'fine-tune-if-new-data' && newBars > 0 ? 'fine-tune' : undefined;
+    // New bars for a champion: ask the estimator's monitoring (drift, live error against naive)
+    // whether a fine-tune is enough, then decide with the same pure policy.
+    let decided = plan;
+    let monitoringDetail: Record<string, unknown> = {};
+    if (plan.training === 'fine-tune-if-new-data' && newBars > 0) {
+      try {
+        const m = await callJson<MonitoringView>(deps.estimatorUrl, `/monitoring?ticker=${encodeURIComponent(ticker)}`, { requestId, timeoutMs: 30_000 });
+        decided = planTicker({ ...planInput, monitoring: { fullRetrainAdvised: m.retrain.full_retrain_advised, reasons: m.retrain.reasons } });
+        monitoringDetail = {
+          monitoring: {
+            drift_detected: m.drift.detected, drift_p_value: m.drift.p_value, drift_threshold: m.drift.threshold,
+            champion_worse_than_naive: m.champion_live?.worse_than_naive ?? null,
+          },
+        };
+      } catch (err) {
+        // Monitoring is advice: without it the champion is fine-tuned as before.
+        monitoringDetail = { monitoring_error: (err as Error).message };
+      }
+    }
+    const kind = decided.training === 'train' || (decided.training === 'retrain-if-new-data' && newBars > 0)
+      ? 'train'
+      : decided.training === 'fine-tune-if-new-data' && newBars > 0 ? 'fine-tune' : undefined;
     if (!kind) {
       await record('train', 'skipped', new Date(), { reason: hasModel ? 'no new bars since the champion' : 'no model' });
       return 'ok';
     }
+    const reason = decided.training === 'retrain-if-new-data'
+      ? `full retrain instead of a fine-tune: ${decided.retrainReasons!.join('; ')}`
+      : kind === 'train' ? 'no model yet'
+        : 'monitoring_error' in monitoringDetail ? 'new bars (monitoring unavailable: fine-tune)' : 'new bars; no drift and the champion is not worse than naive';
     step = kind;
     started = new Date();
     const job = await callJson<{ job_id: string }>(deps.estimatorUrl, kind === 'train' ? '/train' : '/fine-tune', {
@@ -118,7 +144,7 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
     });
     const final = await waitForJob(deps, job.job_id, requestId);
     if (final.status !== 'succeeded') throw new Error(`job ${job.job_id} ${final.status}: ${final.error ?? 'no error given'}`);
-    await record(kind, 'succeeded', started, { job_id: job.job_id, model_version: final.model_version });
+    await record(kind, 'succeeded', started, { job_id: job.job_id, model_version: final.model_version, reason, ...monitoringDetail });
     return 'ok';
   } catch (err) {
     const message = (err as Error).message;
@@ -131,6 +157,13 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
 }
 
 interface JobView { status: string; model_version?: number; error?: string }
+
+/** The part of the estimator's GET /monitoring the shepherd reads. */
+interface MonitoringView {
+  retrain: { full_retrain_advised: boolean; reasons: string[] };
+  drift: { detected: boolean; p_value: number | null; threshold: number };
+  champion_live: { worse_than_naive: boolean } | null;
+}
 
 async function waitForJob(deps: RunDeps, jobId: string, requestId: string): Promise<JobView> {
   const deadline = Date.now() + deps.jobWaitTimeoutMs;

@@ -36,3 +36,23 @@ test('the last completed trading day respects the New York close and weekends', 
   // Crypto trades every day: yesterday (UTC).
   assert.equal(lastCompletedTradingDay('BTC-USD', new Date('2024-03-10T18:00:00Z')), '2024-03-09');
 });
+
+test('monitoring turns the fine-tune into a full retrain, with the reasons; it never adds a training', () => {
+  const stale = { newestStored: '2024-03-05', lastCompletedTradingDay: '2024-03-08', hasModel: true, initialHistoryYears: 10 };
+  const drift = { fullRetrainAdvised: true, reasons: ['drift: daily returns differ'] };
+  assert.deepEqual(planTicker({ ...stale, monitoring: drift }), {
+    load: { start_date: '2024-03-06', end_date: '2024-03-08' },
+    training: 'retrain-if-new-data',
+    retrainReasons: ['drift: daily returns differ'],
+  });
+  const worse = { fullRetrainAdvised: true, reasons: [] };
+  assert.deepEqual(planTicker({ ...stale, monitoring: worse }).retrainReasons, ['monitoring advised a full retrain']);
+  // Healthy champion: fine-tune as usual.
+  assert.deepEqual(planTicker({ ...stale, monitoring: { fullRetrainAdvised: false, reasons: [] } }), {
+    load: { start_date: '2024-03-06', end_date: '2024-03-08' },
+    training: 'fine-tune-if-new-data',
+  });
+  // Fresh data: nothing to learn from, whatever monitoring says; no model: train anyway.
+  assert.equal(planTicker({ ...stale, newestStored: '2024-03-08', monitoring: drift }).training, 'none');
+  assert.equal(planTicker({ ...stale, hasModel: false, monitoring: drift }).training, 'train');
+});

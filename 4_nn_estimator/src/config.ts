@@ -14,6 +14,17 @@ export const estimatorEnvSchema = baseEnvSchema.extend({
   /** A training attempt longer than this is presumed dead and retried by another worker. */
   JOB_TIMEOUT_SECONDS: z.coerce.number().int().min(10).default(3600),
   JOB_RETRY_LIMIT: z.coerce.number().int().min(0).max(10).default(2),
+  /**
+   * How often the queue's maintenance runs (one replica at a time). It is what notices a job whose
+   * worker died (lease past JOB_TIMEOUT_SECONDS) and schedules its retry. pg-boss's default 120 s.
+   */
+  QUEUE_MAINTENANCE_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
+  /** Monitoring (docs/monitoring.md): drift when the KS test of recent vs training-window daily returns has p below this. */
+  DRIFT_THRESHOLD: z.coerce.number().gt(0).lt(1).default(0.01),
+  /** Recent window of the drift test, in daily returns. */
+  DRIFT_RECENT_DAYS: z.coerce.number().int().min(20).max(1000).default(60),
+  /** Realised forecasts a champion needs in the last 20 trading days before "worse than naive" is judged. */
+  LIVE_MIN_REALISED: z.coerce.number().int().min(1).default(10),
 });
 
 export type EstimatorEnv = z.infer<typeof estimatorEnvSchema>;

@@ -1,0 +1,214 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Pool } from '@stocks/common';
+import { models, monitoring, prices, type ModelSummary } from '@stocks/db';
+import { returnsDrift } from './drift.ts';
+
+/** Live-error windows: the last 20 and 60 trading days of stored prices (by target date), and all time. */
+export const LIVE_WINDOWS: Array<number | null> = [20, 60, null];
+/** The window the "champion worse than naive" judgement uses. */
+export const DECISION_WINDOW = 20;
+export const windowLabel = (days: number | null) => (days === null ? 'all' : `${days}d`);
+
+export interface MonitorOptions {
+  driftThreshold: number;
+  driftRecentDays: number;
+  minRealised: number;
+  log: FastifyBaseLogger;
+  /** Called after each write attempt (metrics). */
+  onRecorded?: (outcome: 'stored' | 'error', points: number) => void;
+}
+
+interface ServedPayload {
+  ticker?: unknown;
+  model_version?: unknown;
+  last_date?: unknown;
+  forecast?: unknown;
+}
+
+export interface LiveRow {
+  model_version: number;
+  champion: boolean;
+  window: string;
+  window_days: number | null;
+  n: number;
+  mae: number;
+  mape: number;
+  naive_mae: number;
+  naive_mape: number;
+  skill_vs_naive: number | null;
+  coverage80: number | null;
+  coverage95: number | null;
+  n_intervals: number;
+  first_target: string;
+  last_target: string;
+}
+
+export interface DriftView {
+  method: 'ks_returns';
+  threshold: number;
+  recent_days: number;
+  reference_range: { start: string; end: string } | null;
+  recent_range: { start: string; end: string } | null;
+  ks_statistic: number | null;
+  ks_abs_statistic: number | null;
+  p_value: number | null;
+  psi: number | null;
+  n_reference: number;
+  n_recent: number;
+  reference_volatility: number | null;
+  recent_volatility: number | null;
+  detected: boolean;
+  note: string | null;
+}
+
+export interface MonitoringReport {
+  ticker: string;
+  as_of: string;
+  champion_version: number | null;
+  live: LiveRow[];
+  champion_live: { window: string; n: number; mae: number; naive_mae: number; min_realised: number; worse_than_naive: boolean } | null;
+  drift: DriftView;
+  retrain: { full_retrain_advised: boolean; reasons: string[] };
+}
+
+const finite = (x: number | null | undefined) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+const fmt = (x: number) => (Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3));
+
+/**
+ * Live monitoring of the served forecasts: records each GET /predict answer once (deduplicated
+ * in memory, so the hot path does no database write after the first), and reports realised
+ * errors beside naive, interval coverage and returns drift.
+ */
+export class Monitor {
+  /** (ticker, version, origin) -> most steps already stored. */
+  private readonly recorded = new Map<string, number>();
+  private readonly pending = new Set<Promise<void>>();
+  private readonly driftCache = new Map<string, DriftView>();
+  /** Database writes started (served forecasts not seen before). */
+  writes = 0;
+
+  constructor(private readonly pool: Pool, readonly opts: MonitorOptions) {}
+
+  /** Called with a 200 GET /predict payload; returns at once, the write happens later. */
+  noteServed(payload: string | Buffer): void {
+    setImmediate(() => {
+      let body: ServedPayload;
+      try {
+        body = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8')) as ServedPayload;
+      } catch {
+        return;
+      }
+      const { ticker, model_version, last_date, forecast } = body;
+      if (typeof ticker !== 'string' || typeof model_version !== 'number' || typeof last_date !== 'string' || !Array.isArray(forecast)) return;
+      const key = `${ticker}|${model_version}|${last_date}`;
+      if ((this.recorded.get(key) ?? 0) >= forecast.length) return;
+      if (this.recorded.size > 10_000) this.recorded.clear();
+      const before = this.recorded.get(key);
+      this.recorded.set(key, forecast.length);
+      this.writes++;
+      const write = monitoring
+        .recordServedForecast(this.pool, { ticker, model_version, origin_date: last_date, points: forecast as monitoring.ServedPoint[] })
+        .then((stored) => this.opts.onRecorded?.('stored', stored))
+        .catch((err: Error) => {
+          // Forget it so the next request retries.
+          if (before === undefined) this.recorded.delete(key); else this.recorded.set(key, before);
+          this.opts.onRecorded?.('error', 0);
+          this.opts.log.warn({ err: err.message, ticker, model_version }, 'could not record a served forecast');
+        });
+      this.pending.add(write);
+      void write.finally(() => this.pending.delete(write));
+    });
+  }
+
+  /** Resolves when every write started so far has finished (tests, shutdown). */
+  async flush(): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    while (this.pending.size) await Promise.all([...this.pending]);
+  }
+
+  async report(ticker: string): Promise<MonitoringReport | undefined> {
+    const coverage = await prices.getCoverage(this.pool, ticker);
+    if (!coverage) return undefined;
+    const versions = await models.listModels(this.pool, ticker, 200);
+    const champion = versions.find((m) => m.is_champion);
+    const rows = await monitoring.liveErrors(this.pool, ticker, LIVE_WINDOWS);
+    const live: LiveRow[] = rows.map((r) => ({
+      model_version: r.model_version,
+      champion: r.model_version === champion?.version,
+      window: windowLabel(r.window_days),
+      window_days: r.window_days,
+      n: r.n,
+      mae: r.mae,
+      mape: r.mape,
+      naive_mae: r.naive_mae,
+      naive_mape: r.naive_mape,
+      skill_vs_naive: r.naive_mae > 0 ? 1 - r.mae / r.naive_mae : null,
+      coverage80: finite(r.coverage80),
+      coverage95: finite(r.coverage95),
+      n_intervals: r.n_intervals,
+      first_target: r.first_target,
+      last_target: r.last_target,
+    }));
+
+    const decision = live.find((r) => r.champion && r.window_days === DECISION_WINDOW);
+    const championLive = decision
+      ? {
+          window: decision.window,
+          n: decision.n,
+          mae: decision.mae,
+          naive_mae: decision.naive_mae,
+          min_realised: this.opts.minRealised,
+          worse_than_naive: decision.n >= this.opts.minRealised && decision.mae > decision.naive_mae,
+        }
+      : null;
+    const drift = await this.drift(ticker, champion, coverage.last_date);
+    const reasons: string[] = [];
+    if (drift.detected) {
+      reasons.push(`drift: daily returns of the last ${drift.n_recent} days differ from the training window's (KS D=${fmt(drift.ks_statistic!)} on returns, ${fmt(drift.ks_abs_statistic!)} on absolute returns; p=${drift.p_value!.toExponential(2)} < ${drift.threshold}; volatility ${(100 * (drift.recent_volatility ?? NaN)).toFixed(2)}% vs ${(100 * (drift.reference_volatility ?? NaN)).toFixed(2)}% a day)`);
+    }
+    if (championLive?.worse_than_naive) {
+      reasons.push(`live error: champion v${champion!.version} realised MAE ${fmt(championLive.mae)} > naive ${fmt(championLive.naive_mae)} over ${championLive.n} forecasts of the last ${DECISION_WINDOW} trading days`);
+    }
+    return {
+      ticker,
+      as_of: coverage.last_date,
+      champion_version: champion?.version ?? null,
+      live,
+      champion_live: championLive,
+      drift,
+      retrain: { full_retrain_advised: reasons.length > 0, reasons },
+    };
+  }
+
+  /** Recent daily returns against the champion's training window; cached per (champion, newest bar). */
+  private async drift(ticker: string, champion: ModelSummary | undefined, newest: string): Promise<DriftView> {
+    const base: DriftView = {
+      method: 'ks_returns', threshold: this.opts.driftThreshold, recent_days: this.opts.driftRecentDays,
+      reference_range: null, recent_range: null, ks_statistic: null, ks_abs_statistic: null, p_value: null, psi: null,
+      n_reference: 0, n_recent: 0, reference_volatility: null, recent_volatility: null, detected: false, note: null,
+    };
+    if (!champion) return { ...base, note: 'no champion: nothing to compare with' };
+    const key = `${ticker}|${champion.version}|${newest}`;
+    const cached = this.driftCache.get(key);
+    if (cached) return cached;
+    const reference = await prices.getPrices(this.pool, ticker, { from: champion.train_start, to: champion.train_end });
+    const recent = await prices.getRecentPrices(this.pool, ticker, this.opts.driftRecentDays + 1);
+    const result = returnsDrift({ reference: reference.map((b) => b.close), recent: recent.map((b) => b.close), threshold: this.opts.driftThreshold });
+    const view: DriftView = {
+      ...base,
+      reference_range: reference.length ? { start: reference[0]!.date, end: reference.at(-1)!.date } : null,
+      recent_range: recent.length ? { start: recent[0]!.date, end: recent.at(-1)!.date } : null,
+      ...(result
+        ? {
+            ks_statistic: result.ks_statistic, ks_abs_statistic: result.ks_abs_statistic, p_value: result.p_value, psi: finite(result.psi),
+            n_reference: result.n_reference, n_recent: result.n_recent,
+            reference_volatility: finite(result.reference_volatility), recent_volatility: finite(result.recent_volatility),
+            detected: result.detected,
+          }
+        : { note: 'not enough returns to compare (at least 60 in the training window and 20 recent)' }),
+    };
+    if (this.driftCache.size > 1_000) this.driftCache.clear();
+    this.driftCache.set(key, view);
+    return view;
+  }
+}

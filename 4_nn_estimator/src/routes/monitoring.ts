@@ -1,0 +1,134 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { errorResponseSchema, HttpError, lastCompletedTradingDay, tradingDaysBetween } from '@stocks/common';
+import { models, monitoring, prices } from '@stocks/db';
+import type { EstimatorEnv } from '../config.ts';
+import { createMonitoringMetrics } from '../monitoring/metrics.ts';
+import { Monitor } from '../monitoring/monitor.ts';
+import {
+  forecastsQuerySchema, forecastsResponseSchema, jobsQuerySchema, jobsResponseSchema, monitoringQuerySchema, monitoringResponseSchema,
+  pricesQuerySchema, pricesResponseSchema, tickersResponseSchema,
+} from '../monitoring/schemas.ts';
+
+export interface MonitoringRouteOptions {
+  env: Pick<EstimatorEnv, 'DRIFT_THRESHOLD' | 'DRIFT_RECENT_DAYS' | 'LIVE_MIN_REALISED'>;
+}
+
+const noPrices = (ticker: string) => new HttpError(404, `No stored prices for ${ticker}. Load some first: POST /load on 2_load_data.`);
+
+/**
+ * Live monitoring (GET /monitoring and its metrics) and the small read-only endpoints the page
+ * uses. Not encapsulated: its onSend hook must see GET /predict, so register it before the
+ * predict routes.
+ */
+const plugin: FastifyPluginAsync<MonitoringRouteOptions> = async (fastify, opts) => {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  let metrics: ReturnType<typeof createMonitoringMetrics> | undefined;
+  const monitor = new Monitor(app.pool, {
+    driftThreshold: opts.env.DRIFT_THRESHOLD,
+    driftRecentDays: opts.env.DRIFT_RECENT_DAYS,
+    minRealised: opts.env.LIVE_MIN_REALISED,
+    log: app.log,
+    onRecorded: (outcome, points) => (outcome === 'stored' ? metrics?.recorded.inc(points) : metrics?.recordErrors.inc()),
+  });
+  metrics = createMonitoringMetrics(app.registry, app.pool, monitor);
+  app.decorate('monitor', monitor);
+
+  // Served forecasts are recorded from here, after the response is built, never delaying it.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.method === 'GET' && reply.statusCode === 200 && request.routeOptions.url === '/predict'
+      && (typeof payload === 'string' || Buffer.isBuffer(payload))) {
+      monitor.noteServed(payload);
+    }
+    return payload;
+  });
+  app.addHook('onClose', async () => { await monitor.flush(); });
+
+  app.get('/monitoring', {
+    schema: {
+      tags: ['monitoring'],
+      summary: 'Realised error of served forecasts beside naive, interval coverage, and drift of daily returns',
+      description: 'See docs/monitoring.md. The same figures are exported as live_forecast_* and returns_drift_* metrics.',
+      querystring: monitoringQuerySchema,
+      response: { 200: monitoringResponseSchema, 400: errorResponseSchema, 404: errorResponseSchema },
+    },
+  }, async (request) => {
+    const report = await monitor.report(request.query.ticker);
+    if (!report) throw noPrices(request.query.ticker);
+    return report;
+  });
+
+  app.get('/tickers', {
+    schema: {
+      tags: ['monitoring'],
+      summary: 'Tickers with stored prices, their freshness and champion',
+      response: { 200: tickersResponseSchema },
+    },
+  }, async () => {
+    const [coverage, champions] = await Promise.all([prices.listCoverage(app.pool), models.listChampions(app.pool)]);
+    const championOf = new Map(champions.map((c) => [c.ticker, c.version]));
+    return {
+      tickers: coverage.map((c) => ({
+        ...c,
+        stale_trading_days: tradingDaysBetween(c.ticker, c.last_date, lastCompletedTradingDay(c.ticker)),
+        champion_version: championOf.get(c.ticker) ?? null,
+      })),
+    };
+  });
+
+  app.get('/prices', {
+    schema: {
+      tags: ['monitoring'],
+      summary: "A ticker's newest stored daily bars, oldest first",
+      querystring: pricesQuerySchema,
+      response: { 200: pricesResponseSchema, 400: errorResponseSchema, 404: errorResponseSchema },
+    },
+  }, async (request) => {
+    const { ticker, days } = request.query;
+    const bars = await prices.getRecentPrices(app.pool, ticker, days);
+    if (bars.length === 0) throw noPrices(ticker);
+    return { ticker, prices: bars.map((b) => ({ date: b.date, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume })) };
+  });
+
+  app.get('/forecasts', {
+    schema: {
+      tags: ['monitoring'],
+      summary: 'Forecasts served for the ticker (GET /predict), with the actual close and errors once known',
+      querystring: forecastsQuerySchema,
+      response: { 200: forecastsResponseSchema, 400: errorResponseSchema },
+    },
+  }, async (request) => {
+    const { ticker, step, limit } = request.query;
+    const rows = await monitoring.listServedForecasts(app.pool, ticker, { step, limit });
+    return { ticker, forecasts: rows.map((r) => ({ ...r, made_at: r.made_at.toISOString() })) };
+  });
+
+  app.get('/jobs', {
+    schema: {
+      tags: ['training'],
+      summary: "A ticker's recent training, fine-tune and backtest jobs, newest first",
+      querystring: jobsQuerySchema,
+      response: { 200: jobsResponseSchema, 400: errorResponseSchema },
+    },
+  }, async (request) => {
+    const { ticker, limit } = request.query;
+    const rows = await monitoring.listRecentJobs(app.pool, ticker, limit);
+    return {
+      ticker,
+      jobs: rows.map((j) => ({
+        job_id: j.id, kind: j.kind, status: j.status, model_version: j.model_version, error: j.error, attempts: j.attempts,
+        created_at: j.created_at.toISOString(), started_at: j.started_at?.toISOString() ?? null, finished_at: j.finished_at?.toISOString() ?? null,
+      })),
+    };
+  });
+};
+// Break encapsulation (what fastify-plugin does) so the onSend hook applies to the sibling /predict route.
+(plugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    monitor: Monitor;
+  }
+}
+
+export const monitoringRoutes = plugin;
