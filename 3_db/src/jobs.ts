@@ -31,26 +31,51 @@ export async function getJob(db: Queryable, id: string): Promise<JobRow | undefi
   return rows[0];
 }
 
-export async function markJobRunning(db: Queryable, id: string, worker: string): Promise<void> {
-  await db.query(
+/**
+ * Which attempt of a job a worker owns: returned by markJobRunning, checked when the attempt
+ * writes its outcome, so an attempt that outlived its lease (another worker took the job over)
+ * can never record a result.
+ */
+export interface JobFence {
+  worker: string;
+  attempt: number;
+}
+
+/** The attempt lost its job to another worker (lease expired): its result must not be stored. */
+export class JobLostError extends Error {
+  override readonly name = 'JobLostError';
+}
+
+export async function markJobRunning(db: Queryable, id: string, worker: string): Promise<JobFence> {
+  const { rows } = await db.query<{ attempts: number }>(
     `UPDATE training_jobs SET status = 'running', started_at = now(), attempts = attempts + 1, worker = $2, error = NULL
-      WHERE id = $1`,
+      WHERE id = $1 RETURNING attempts`,
     [id, worker],
   );
+  return { worker, attempt: rows[0]?.attempts ?? 0 };
 }
 
-export async function markJobSucceeded(db: Queryable, id: string, modelVersion: number | null): Promise<void> {
-  await db.query(
-    `UPDATE training_jobs SET status = 'succeeded', model_version = $2, finished_at = now(), error = NULL WHERE id = $1`,
-    [id, modelVersion],
+export async function markJobSucceeded(db: Queryable, id: string, modelVersion: number | null, fence?: JobFence): Promise<void> {
+  const { rowCount } = await db.query(
+    `UPDATE training_jobs SET status = 'succeeded', model_version = $2, finished_at = now(), error = NULL
+      WHERE id = $1 ${fence ? `AND status = 'running' AND worker = $3 AND attempts = $4` : ''}`,
+    fence ? [id, modelVersion, fence.worker, fence.attempt] : [id, modelVersion],
   );
+  if (fence && rowCount === 0) {
+    throw new JobLostError(`job ${id}: attempt ${fence.attempt} by ${fence.worker} no longer owns the job; its result is discarded`);
+  }
 }
 
-/** `final` false means the queue will retry: the job goes back to queued with the last error kept. */
-export async function markJobFailed(db: Queryable, id: string, error: string, final: boolean): Promise<void> {
+/**
+ * `final` false means the queue will retry: the job goes back to queued with the last error kept.
+ * With a fence, only the attempt that still owns the job can write (a late one changes nothing).
+ */
+export async function markJobFailed(db: Queryable, id: string, error: string, final: boolean, fence?: JobFence): Promise<void> {
+  const params: unknown[] = [id, final ? 'failed' : 'queued', error.slice(0, 2000)];
   await db.query(
-    `UPDATE training_jobs SET status = $3, error = $2, finished_at = CASE WHEN $3 = 'failed' THEN now() END WHERE id = $1`,
-    [id, error.slice(0, 2000), final ? 'failed' : 'queued'],
+    `UPDATE training_jobs SET status = $2, error = $3, finished_at = CASE WHEN $2 = 'failed' THEN now() END
+      WHERE id = $1 ${fence ? `AND status = 'running' AND worker = $4 AND attempts = $5` : ''}`,
+    fence ? [...params, fence.worker, fence.attempt] : params,
   );
 }
 

@@ -50,7 +50,8 @@ async function waitUntilReady(s: RunningService, timeoutMs = 60_000): Promise<vo
 
 /** SIGTERM (graceful shutdown), then SIGKILL if it lingers. */
 export async function stopService(s: RunningService, graceMs = 20_000): Promise<number | null> {
-  if (s.process.exitCode !== null) return s.process.exitCode;
+  // A process killed by a signal has exitCode null and signalCode set: it is gone all the same.
+  if (s.process.exitCode !== null || s.process.signalCode !== null) return s.process.exitCode;
   const exited = new Promise<number | null>((r) => s.process.once('exit', (code) => r(code)));
   s.process.kill('SIGTERM');
   const timer = setTimeout(() => s.process.kill('SIGKILL'), graceMs);

@@ -4,6 +4,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { TrainThreadData, TrainThreadMessage } from './train-thread.ts';
+import type { BacktestInput, BacktestResult } from './backtest.ts';
 import type { TrainInput, TrainResult } from './train.ts';
 
 export class TrainingThreadError extends Error {
@@ -20,21 +21,52 @@ export class TrainingThreadError extends Error {
 export interface RunTrainingOptions {
   /** Backend for the worker ('tensorflow' | 'wasm' | 'cpu'); default env TF_BACKEND, then auto. */
   backend?: string;
+  /**
+   * Aborting terminates the worker thread at once (a fit cannot be interrupted from inside) and
+   * rejects with a TrainingAbortedError. Used on graceful shutdown and when the job's lease ends.
+   */
+  signal?: AbortSignal;
 }
 
-export function runTrainingInThread(input: TrainInput, options: RunTrainingOptions = {}): Promise<TrainResult> {
-  const data: TrainThreadData = { input, backend: options.backend };
+/** The run was cancelled through its AbortSignal; `reason` is the signal's reason. */
+export class TrainingAbortedError extends Error {
+  override readonly name = 'TrainingAbortedError';
+  constructor(readonly reason: unknown) {
+    super(`training aborted: ${reason instanceof Error ? reason.message : String(reason ?? 'aborted')}`);
+  }
+}
+
+export async function runTrainingInThread(input: TrainInput, options: RunTrainingOptions = {}): Promise<TrainResult> {
+  const message = await runInThread({ input, backend: options.backend }, options.signal);
+  if (!('result' in message)) throw new TrainingThreadError('training worker replied without a result', 'WorkerProtocol');
+  return message.result;
+}
+
+/** A walk-forward backtest (many fits) in a worker thread, like a training. */
+export async function runBacktestInThread(input: BacktestInput, options: RunTrainingOptions = {}): Promise<BacktestResult> {
+  const message = await runInThread({ task: 'backtest', input, backend: options.backend }, options.signal);
+  if (!('backtest' in message)) throw new TrainingThreadError('backtest worker replied without a result', 'WorkerProtocol');
+  return message.backtest;
+}
+
+type Success = Extract<TrainThreadMessage, { ok: true }>;
+
+function runInThread(data: TrainThreadData, signal?: AbortSignal): Promise<Success> {
+  if (signal?.aborted) return Promise.reject(new TrainingAbortedError(signal.reason));
   const worker = startWorker(data);
-  return new Promise<TrainResult>((resolve, reject) => {
+  return new Promise<Success>((resolve, reject) => {
     let settled = false;
+    const onAbort = () => settle(() => reject(new TrainingAbortedError(signal?.reason)));
     const settle = (action: () => void) => {
       if (settled) return;
       settled = true;
+      signal?.removeEventListener('abort', onAbort);
       action();
       void worker.terminate();
     };
+    signal?.addEventListener('abort', onAbort, { once: true });
     worker.once('message', (message: TrainThreadMessage) => {
-      if (message.ok) settle(() => resolve(message.result));
+      if (message.ok) settle(() => resolve(message));
       else settle(() => reject(new TrainingThreadError(message.error.message, message.error.name, message.error.stack)));
     });
     worker.once('error', (err) => settle(() => reject(err)));

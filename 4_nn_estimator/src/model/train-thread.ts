@@ -5,25 +5,31 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, isBackendName } from './backend.ts';
+import { runBacktest, type BacktestInput, type BacktestResult } from './backtest.ts';
 import { trainModel, type TrainInput, type TrainResult } from './train.ts';
 
-export interface TrainThreadData {
-  input: TrainInput;
-  backend?: string;
-}
+export type TrainThreadData =
+  | { task?: 'train'; input: TrainInput; backend?: string }
+  | { task: 'backtest'; input: BacktestInput; backend?: string };
 
 export type TrainThreadMessage =
   | { ok: true; result: TrainResult }
+  | { ok: true; backtest: BacktestResult }
   | { ok: false; error: { name: string; message: string; stack?: string } };
 
 async function main(): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error('train-thread.ts must run in a worker thread');
-  const { input, backend } = workerData as TrainThreadData;
+  const data = workerData as TrainThreadData;
   try {
-    const preferred = backend ?? process.env.TF_BACKEND;
+    const preferred = data.backend ?? process.env.TF_BACKEND;
     await initBackend(isBackendName(preferred) ? preferred : undefined);
-    const result = await trainModel(input);
+    if (data.task === 'backtest') {
+      const backtest = await runBacktest(data.input);
+      port.postMessage({ ok: true, backtest } satisfies TrainThreadMessage);
+      return;
+    }
+    const result = await trainModel(data.input);
     const message: TrainThreadMessage = { ok: true, result };
     port.postMessage(message, [result.artifact.weights.buffer as ArrayBuffer]);
   } catch (err) {
