@@ -26,7 +26,7 @@ const HORIZON = 5;
 const ORIGINS = Number(process.env.BENCH_ORIGINS ?? 40);
 const RETRAIN_EVERY = 20;
 const GSPC_BARS = 2520;
-const COMMON: Partial<ModelConfig> = { epochs: 6, patience: 2, horizon: 30, seed: 42, shrinkage: 'split_halves' };
+const COMMON: Partial<ModelConfig> = { epochs: 6, patience: 2, horizon: 30, seed: 42, shrinkage: (process.env.BENCH_SHRINKAGE as ModelConfig['shrinkage']) ?? 'significant' };
 const CANDIDATES: Array<Partial<ModelConfig>> = [
   { ...COMMON, window: 20, units: 8 },
   { ...COMMON, window: 30, units: 16 },

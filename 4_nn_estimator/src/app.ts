@@ -3,10 +3,14 @@ import { createServiceApp, type Pool } from '@stocks/common';
 import { type EstimatorEnv, modelOverrides } from './config.ts';
 import { createEstimatorMetrics } from './metrics.ts';
 import { jobRoutes, trainingRoutes } from './routes/training.ts';
+import { backtestRoutes } from './routes/backtests.ts';
 import { modelRoutes } from './routes/models.ts';
 import { predictRoutes } from './routes/predict.ts';
-import { ChampionCache, listenForChampionChanges } from './serving.ts';
-import { startTrainingWorker } from './training-worker.ts';
+import { monitoringRoutes } from './routes/monitoring.ts';
+import { pageRoutes } from './routes/page.ts';
+import { ForecastService, type ForecastServiceOptions } from './forecast-service.ts';
+import { ChampionCache, listenForChanges } from './serving.ts';
+import { startTrainingWorker, type TrainingWorkerDeps } from './training-worker.ts';
 
 export interface BuildOptions {
   env: EstimatorEnv;
@@ -15,6 +19,11 @@ export interface BuildOptions {
   /** TensorFlow.js backend already initialised by the caller (see model/backend.ts). */
   backend: string;
   logger?: boolean;
+  /** Override how fits / backtests run (tests); default: a worker thread each. */
+  train?: TrainingWorkerDeps['train'];
+  backtest?: TrainingWorkerDeps['backtest'];
+  /** Forecast cache and micro-batching knobs; `disableCompiled` serves with TF.js only. */
+  serving?: ForecastServiceOptions & { disableCompiled?: boolean; compiledTolerance?: number };
 }
 
 /** The 4_nn_estimator app: HTTP API and, by role, the training worker. server.ts listens. */
@@ -33,19 +42,44 @@ export async function buildApp(opts: BuildOptions) {
   const metrics = createEstimatorMetrics(app.registry, pool);
   metrics.backendInfo.set({ backend }, 1);
 
-  const champions = new ChampionCache(pool, backend);
+  const champions = new ChampionCache(pool, backend, {
+    disableCompiled: opts.serving?.disableCompiled,
+    compiledTolerance: opts.serving?.compiledTolerance,
+    onEngine: ({ ticker, version, engine, check, reason }) => {
+      metrics.inferenceEngine.inc({ engine, reason: engine !== 'tfjs' ? 'verified' : check ? 'check_failed' : 'not_compiled' });
+      if (check) metrics.compiledMaxDiff.set({ ticker }, check.maxAbsDiff);
+      if (engine !== 'tfjs') app.log.info({ ticker, version, max_abs_diff: check?.maxAbsDiff, windows: check?.windows }, 'champion loaded; compiled forward pass matches TF.js');
+      else app.log.warn({ ticker, version, reason, max_abs_diff: check?.maxAbsDiff }, 'champion loaded; serving with TF.js (compiled path not used)');
+    },
+  });
+  const forecasts = new ForecastService(pool, champions, metrics, app.log, opts.serving);
   const queue = { retryLimit: env.JOB_RETRY_LIMIT, expireInSeconds: env.JOB_TIMEOUT_SECONDS };
   const overrides = modelOverrides(env);
+  await app.register(monitoringRoutes, { env }); // before predictRoutes: its onSend hook records served forecasts
+  await app.register(pageRoutes);
   await app.register(trainingRoutes, { boss, queue, modelOverrides: overrides });
   await app.register(jobRoutes);
   await app.register(modelRoutes);
-  await app.register(predictRoutes, { champions, metrics });
+  await app.register(backtestRoutes, { boss, queue, modelOverrides: overrides });
+  await app.register(predictRoutes, { forecasts, metrics });
 
-  const listener = listenForChampionChanges(env.DATABASE_URL, champions, app.log);
-  app.addHook('onClose', async () => { await listener.close(); });
+  // One LISTEN connection for promotions and price changes; forecasts are precomputed once it is up.
+  const listener = listenForChanges(env.DATABASE_URL, forecasts.handlers(), app.log);
+  forecasts.live = () => listener.connected;
+  app.addHook('onClose', async () => {
+    forecasts.close();
+    await listener.close();
+  });
 
   if (env.ESTIMATOR_ROLE !== 'api') {
-    await startTrainingWorker({ pool, boss, log: app.log, metrics, backend, modelOverrides: overrides, trainMaxBars: env.TRAIN_MAX_BARS });
+    const worker = await startTrainingWorker({ pool, boss, log: app.log, metrics, backend, modelOverrides: overrides, trainMaxBars: env.TRAIN_MAX_BARS, train: opts.train, backtest: opts.backtest });
+    // On close (SIGTERM): stop taking jobs and release the running one at once, while the
+    // in-flight HTTP requests finish; close waits for the release before the pool ends.
+    let stopping: Promise<void> | undefined;
+    app.addHook('preClose', async () => {
+      stopping = worker.stop().catch((err) => app.log.error({ err }, 'could not release the running training job'));
+    });
+    app.addHook('onClose', async () => { await stopping; });
   }
-  return Object.assign(app, { champions });
+  return Object.assign(app, { champions, forecasts, changeListener: listener });
 }

@@ -60,6 +60,13 @@ export function createEstimatorMetrics(registry: Registry, pool: Pool) {
     forecasts: new promClient.Counter({ name: 'forecast_requests_total', help: 'Forecasts answered by endpoint and outcome', labelNames: ['endpoint', 'outcome'] as const, registers: r }),
     cacheHits: new promClient.Counter({ name: 'forecast_cache_hits_total', help: 'Forecasts answered from memory', registers: r }),
     cacheMisses: new promClient.Counter({ name: 'forecast_cache_misses_total', help: 'Forecasts that had to be computed', registers: r }),
+    forecastBatches: new promClient.Counter({ name: 'forecast_batches_total', help: 'Forward passes run for POST /predict micro-batches', registers: r }),
+    forecastBatchSize: new promClient.Histogram({ name: 'forecast_batch_size', help: 'Requests per POST /predict micro-batch', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: r }),
+    inferenceEngine: new promClient.Counter({
+      name: 'forecast_engine_loads_total', help: 'Champions loaded, by the engine that serves them (compiled, or tfjs after a failed or impossible check)',
+      labelNames: ['engine', 'reason'] as const, registers: r,
+    }),
+    compiledMaxDiff: new promClient.Gauge({ name: 'forecast_compiled_max_abs_diff', help: 'Max abs difference compiled vs TF.js at the last load of the ticker\'s champion', labelNames: ['ticker'] as const, registers: r }),
     backendInfo: new promClient.Gauge({ name: 'tfjs_backend_info', help: 'TensorFlow.js backend in use (value 1)', labelNames: ['backend'] as const, registers: r }),
     numTensors: new promClient.Gauge({
       name: 'tfjs_num_tensors', help: 'Live TensorFlow.js tensors in this process (a leak grows it)', registers: r,
@@ -67,6 +74,7 @@ export function createEstimatorMetrics(registry: Registry, pool: Pool) {
     }),
   };
   // Start every known series at 0 so the first failure is an increase() alerts can see.
-  for (const kind of ['train', 'fine-tune']) for (const status of ['succeeded', 'failed']) m.jobsFinished.inc({ kind, status }, 0);
+  for (const engine of ['compiled', 'tfjs']) m.inferenceEngine.inc({ engine, reason: engine === 'compiled' ? 'verified' : 'check_failed' }, 0);
+  for (const kind of ['train', 'fine-tune', 'backtest']) for (const status of ['succeeded', 'failed']) m.jobsFinished.inc({ kind, status }, 0);
   return m;
 }

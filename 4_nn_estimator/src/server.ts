@@ -11,13 +11,15 @@ const backend = await initBackend(env.TF_BACKEND);
 const pool = createPool(env.DATABASE_URL, { application_name: 'nn_estimator' });
 const boss = await startQueue(
   env.DATABASE_URL,
-  { retryLimit: env.JOB_RETRY_LIMIT, expireInSeconds: env.JOB_TIMEOUT_SECONDS },
+  { retryLimit: env.JOB_RETRY_LIMIT, expireInSeconds: env.JOB_TIMEOUT_SECONDS, maintenanceIntervalSeconds: env.QUEUE_MAINTENANCE_SECONDS },
   (err) => console.error(JSON.stringify({ level: 50, service: 'nn_estimator', msg: 'queue error', err: err.message })),
 );
 const app = await buildApp({ env, pool, boss, backend });
 app.log.info({ backend, role: env.ESTIMATOR_ROLE }, 'TensorFlow.js backend ready');
-// Stop taking jobs first (the running one finishes or is released), then the pool.
+// app.close() lets in-flight requests finish while the training worker stops taking jobs and
+// releases the running one (see app.ts); then the queue (nothing is in progress any more), then
+// the pool. All well inside close-with-grace's 15 s.
 await listen(app, env.PORT, env.HOST, async () => {
-  await boss.stop({ graceful: true, timeout: 20_000 });
+  await boss.stop({ graceful: true, timeout: 5_000 });
   await pool.end();
 });

@@ -24,10 +24,12 @@ export const ModelConfigSchema = z.object({
   /** Dropout between the LSTM and the dense head (seeded, so runs still repeat). */
   dropout: z.number().min(0).lt(1).default(0),
   /**
-   * How alpha is fitted on validation: least squares over all validation windows, or the smaller
-   * of the least-squares alphas of its two chronological halves (skill must show in both; else naive).
+   * How alpha is fitted on validation: `significant` (least squares, but 0 = naive unless a
+   * Diebold-Mariano test on held-out validation windows shows the network beats naive at 5%),
+   * `least_squares` over all validation windows, or `split_halves` (the smaller alpha of the two
+   * chronological halves).
    */
-  shrinkage: z.enum(['least_squares', 'split_halves']).default('least_squares'),
+  shrinkage: z.enum(['significant', 'least_squares', 'split_halves']).default('least_squares'),
   /** Fine-tuning (warm start) epochs and learning rate (lower than full training). */
   fineTuneEpochs: z.number().int().min(1).max(1000).default(5),
   fineTuneLearningRate: z.number().positive().max(1).default(1e-4),

@@ -6,6 +6,7 @@ import { requiredHistory } from './dataset.ts';
 import { at, closesOf, computeFeatures } from './features.ts';
 import { encodeInputs } from './dataset.ts';
 import { StandardScaler, type ScalerJSON } from './scaler.ts';
+import { type MovePredictor, TfjsPredictor } from './compiled.ts';
 
 export class NotEnoughHistoryError extends Error {
   override readonly name = 'NotEnoughHistoryError';
@@ -19,17 +20,17 @@ export class NotEnoughHistoryError extends Error {
 
 type ScalerLike = StandardScaler | ScalerJSON;
 type InferenceConfig = Pick<ModelConfig, 'window' | 'horizon'>;
-
-const PREDICT_BATCH_SIZE = 512;
+/** A TF.js model, or any predictor of the same outputs (the compiled forward pass, model/compiled.ts). */
+type ModelLike = tf.LayersModel | MovePredictor;
 
 /** Predicted closes for steps 1..horizon after the last bar (bars oldest first). */
-export function forecast(model: tf.LayersModel, scaler: ScalerLike, config: InferenceConfig, alpha: number, bars: readonly DailyBar[], horizon: number): number[] {
+export function forecast(model: ModelLike, scaler: ScalerLike, config: InferenceConfig, alpha: number, bars: readonly DailyBar[], horizon: number): number[] {
   return at(forecastBatch(model, scaler, config, alpha, [bars], horizon), 0);
 }
 
 /** Same as `forecast` for many histories, with a single predict call. */
 export function forecastBatch(
-  model: tf.LayersModel,
+  model: ModelLike,
   scaler: ScalerLike,
   config: InferenceConfig,
   alpha: number,
@@ -44,7 +45,7 @@ export function forecastBatch(
     return closesOf(bars.slice(-needed)); // features of the last window need only `needed` closes
   });
   if (closesPerHistory.length === 0) return [];
-  const x = concatFloat32(closesPerHistory.map((closes) => encodeInputs(computeFeatures(closes), [needed - 1], config.window, fitted)));
+  const x = encodeLastWindows(closesPerHistory, config, fitted);
   const moves = predictLogReturnMoves(model, x, closesPerHistory.length, config, fitted);
   return moves.map((move, i) => {
     const closes = at(closesPerHistory, i);
@@ -52,13 +53,15 @@ export function forecastBatch(
   });
 }
 
+/** The encoded last window of each history (each exactly `requiredHistory(config)` closes). */
+export function encodeLastWindows(closesPerHistory: readonly (readonly number[])[], config: InferenceConfig, scaler: StandardScaler): Float32Array {
+  return concatFloat32(closesPerHistory.map((closes) => encodeInputs(computeFeatures(closes), [closes.length - 1], config.window, scaler)));
+}
+
 /** Unscaled predicted cumulative log returns [n][config.horizon] for encoded inputs x [n, window, nFeatures]. */
-export function predictLogReturnMoves(model: tf.LayersModel, x: Float32Array, n: number, config: InferenceConfig, scaler: StandardScaler): number[][] {
-  const nFeatures = x.length / (n * config.window);
-  const scaled = tf.tidy(() => {
-    const output = model.predict(tf.tensor3d(x, [n, config.window, nFeatures]), { batchSize: PREDICT_BATCH_SIZE }) as tf.Tensor;
-    return output.dataSync();
-  });
+export function predictLogReturnMoves(model: ModelLike, x: Float32Array, n: number, config: InferenceConfig, scaler: StandardScaler): number[][] {
+  const predictor = 'predictScaled' in model ? model : new TfjsPredictor(model, config.window);
+  const scaled = predictor.predictScaled(x, n);
   return Array.from({ length: n }, (_, w) =>
     Array.from({ length: config.horizon }, (_, k) => scaler.unscaleTarget(at(scaled, w * config.horizon + k), k)),
   );

@@ -1,44 +1,35 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { errorResponseSchema, HttpError } from '@stocks/common';
-import { prices } from '@stocks/db';
+import type { ForecastService } from '../forecast-service.ts';
 import type { EstimatorMetrics } from '../metrics.ts';
 import { NotEnoughHistoryError } from '../model/forecast.ts';
 import { forecastSchema, predictBodySchema, predictQuerySchema } from '../schemas.ts';
-import type { ChampionCache, LoadedChampion } from '../serving.ts';
 
 export interface PredictRouteOptions {
-  champions: ChampionCache;
+  forecasts: ForecastService;
   metrics: EstimatorMetrics;
 }
 
-export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fastify, { champions, metrics }) => {
+export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fastify, { forecasts, metrics }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-
-  const championOf = async (ticker: string): Promise<LoadedChampion> => {
-    const champion = await champions.get(ticker);
-    if (!champion) throw new HttpError(404, `${ticker} has no trained model yet. Train one: POST /train {"ticker":"${ticker}"}.`);
-    return champion;
-  };
 
   app.get('/predict', {
     schema: {
       tags: ['forecast'],
-      summary: 'Forecast the next trading days from the stored prices with the champion',
+      summary: 'Forecast the next trading days from the stored prices with the champion (from memory while prices and champion are unchanged)',
       querystring: predictQuerySchema,
       response: { 200: forecastSchema, 400: errorResponseSchema, 404: errorResponseSchema },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const { ticker, horizon } = request.query;
     try {
-      const champion = await championOf(ticker);
-      const bars = await prices.getRecentPrices(app.pool, ticker, champion.history);
-      if (bars.length === 0) throw new HttpError(404, `No stored prices for ${ticker}. Load some first: POST /load on 2_load_data.`);
-      if (bars.length < champion.history) {
-        throw new HttpError(404, `${ticker} has ${bars.length} stored bars; the model needs ${champion.history}.`);
-      }
-      const result = champions.forecastFrom(champion, bars, horizon);
+      const result = await forecasts.stored(ticker, horizon);
       metrics.forecasts.inc({ endpoint: 'get', outcome: 'ok' });
+      if (typeof result === 'string') {
+        // A cache hit is already serialised (by forecastSchema, once per horizon).
+        return reply.type('application/json; charset=utf-8').send(result as never);
+      }
       return result;
     } catch (err) {
       metrics.forecasts.inc({ endpoint: 'get', outcome: 'error' });
@@ -49,25 +40,22 @@ export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fas
   app.post('/predict', {
     schema: {
       tags: ['forecast'],
-      summary: "Forecast from a history you send (oldest first) with the ticker's champion",
+      summary: "Forecast from a history you send (oldest first) with the ticker's champion; concurrent requests are run as one batch",
       body: predictBodySchema,
       response: { 200: forecastSchema, 400: errorResponseSchema, 404: errorResponseSchema, 422: errorResponseSchema },
     },
   }, async (request) => {
-    const { ticker, horizon } = request.body;
+    const { ticker, horizon, bars } = request.body;
     try {
-      const champion = await championOf(ticker);
-      const bars = request.body.bars.map((b) => ({
-        date: b.date, close: b.close, open: b.open ?? null, high: b.high ?? null, low: b.low ?? null, adj_close: null, volume: b.volume ?? null,
-      }));
       try {
-        const result = champions.forecastFrom(champion, bars, horizon);
+        const result = await forecasts.fromHistory(ticker, { closes: bars.map((b) => b.close), lastDate: bars.at(-1)!.date, horizon });
         metrics.forecasts.inc({ endpoint: 'post', outcome: 'ok' });
         return result;
       } catch (err) {
         if (err instanceof NotEnoughHistoryError) {
           throw new HttpError(422, `Send at least ${err.needed} bars (the model's window plus feature warm-up); got ${err.got}.`, { needed: err.needed, got: err.got });
         }
+        if (err instanceof RangeError) throw new HttpError(400, err.message);
         throw err;
       }
     } catch (err) {

@@ -1,0 +1,49 @@
+/** Store a model as a ticker's champion the way a training job does (insert + NOTIFY in one transaction). */
+import { type Pool, withTransaction } from '@stocks/common';
+import { models } from '@stocks/db';
+import type { ModelConfig } from '../../src/model/config.ts';
+import type { IntervalModel } from '../../src/model/intervals.ts';
+import type { ModelArtifact } from '../../src/model/lstm.ts';
+import type { ScalerJSON } from '../../src/model/scaler.ts';
+import { CHAMPION_CHANNEL } from '../../src/serving.ts';
+
+export interface ChampionParts {
+  artifact: ModelArtifact;
+  scaler: ScalerJSON;
+  config: ModelConfig;
+  alpha: number;
+  intervals?: IntervalModel;
+  skill?: number;
+}
+
+const errors = { mae: 1, rmse: 1, mape: 1 };
+
+export async function storeChampion(pool: Pool, ticker: string, parts: ChampionParts): Promise<number> {
+  return withTransaction(pool, async (tx) => {
+    const version = await models.insertModelVersion(tx, {
+      ticker,
+      kind: 'train',
+      parent_version: null,
+      job_id: null,
+      topology: parts.artifact.topology,
+      weight_specs: parts.artifact.weightSpecs,
+      weights: parts.artifact.weights,
+      scaler: parts.scaler,
+      config: parts.config as unknown as Record<string, unknown>,
+      alpha: parts.alpha,
+      metrics: errors,
+      baseline: errors,
+      evaluation: { skill: parts.skill ?? 0, ...(parts.intervals ? { intervals: parts.intervals } : {}) },
+      train_start: '2020-01-01',
+      train_end: '2020-12-31',
+      validation_start: null,
+      validation_end: null,
+      epochs: 1,
+      final_loss: null,
+      duration_ms: 1,
+      backend: 'test',
+    }, { promote: true, reason: 'stored by a test' });
+    await tx.query('SELECT pg_notify($1, $2)', [CHAMPION_CHANNEL, ticker]);
+    return version;
+  });
+}
