@@ -29,7 +29,7 @@ export const ModelConfigSchema = z.object({
    * `least_squares` over all validation windows, or `split_halves` (the smaller alpha of the two
    * chronological halves).
    */
-  shrinkage: z.enum(['significant', 'least_squares', 'split_halves']).default('least_squares'),
+  shrinkage: z.enum(['significant', 'least_squares', 'split_halves']).default('significant'),
   /** Fine-tuning (warm start) epochs and learning rate (lower than full training). */
   fineTuneEpochs: z.number().int().min(1).max(1000).default(5),
   fineTuneLearningRate: z.number().positive().max(1).default(1e-4),
