@@ -24,7 +24,7 @@ const N = Number(process.env.SCALE_TICKERS ?? 20);
 const BARS = 600;
 const SOURCES = ['AAPL', 'AMZN', 'BTC-USD', 'GOOG', 'MSFT', 'NVDA', 'TSLA', '^GSPC'];
 const MODEL = {
-  TRAIN_EPOCHS: process.env.SCALE_EPOCHS ?? '6', MODEL_WINDOW: '20', MODEL_UNITS: '16', TRAIN_MAX_BARS: '500',
+  TRAIN_EPOCHS: process.env.SCALE_EPOCHS ?? '25', MODEL_WINDOW: '20', MODEL_UNITS: '16', TRAIN_MAX_BARS: '500',
 };
 const TARGET = 1.7;
 

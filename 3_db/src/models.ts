@@ -8,16 +8,12 @@ export interface ErrorMetrics {
 
 export type ModelStatus = 'champion' | 'challenger' | 'rejected' | 'retired';
 
-/** What a finished training job hands to the registry. */
-export interface NewModelVersion {
+/** The descriptive columns of a version, shared by what is written and what is listed. */
+interface VersionFields {
   ticker: string;
   kind: 'train' | 'fine-tune';
   parent_version: number | null;
   job_id: string | null;
-  topology: unknown;
-  weight_specs: unknown;
-  weights: Uint8Array;
-  scaler: unknown;
   config: Record<string, unknown>;
   alpha: number;
   metrics: ErrorMetrics;
@@ -27,33 +23,27 @@ export interface NewModelVersion {
   train_end: string;
   validation_start: string | null;
   validation_end: string | null;
-  epochs: number;
   final_loss: number | null;
+}
+
+/** What a finished training job hands to the registry. */
+export interface NewModelVersion extends VersionFields {
+  topology: unknown;
+  weight_specs: unknown;
+  weights: Uint8Array;
+  scaler: unknown;
+  epochs: number;
   duration_ms: number;
   backend: string;
 }
 
 /** A version without its (large) artifact, as listed by the API. */
-export interface ModelSummary {
+export interface ModelSummary extends VersionFields {
   version: number;
-  ticker: string;
-  kind: 'train' | 'fine-tune';
-  parent_version: number | null;
-  job_id: string | null;
   status: ModelStatus;
   is_champion: boolean;
   status_reason: string | null;
-  config: Record<string, unknown>;
-  alpha: number;
-  metrics: ErrorMetrics;
-  baseline: ErrorMetrics;
-  evaluation: Record<string, unknown>;
-  train_start: string;
-  train_end: string;
-  validation_start: string | null;
-  validation_end: string | null;
   epochs: number | null;
-  final_loss: number | null;
   duration_ms: number | null;
   backend: string | null;
   created_at: Date;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import PgBoss from 'pg-boss';
-import type { Pool } from '@stocks/common';
+import { type Pool, withTransaction } from '@stocks/common';
 import { jobs, type JobKind } from '@stocks/db';
 
 /** One queue for all model work, so a worker never runs two TF.js fits at once. */
@@ -71,25 +71,17 @@ export async function submitJob(
   opts: QueueOptions,
 ): Promise<string> {
   const id = randomUUID();
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    await jobs.createJob(client, { id, kind: job.kind, ticker: job.ticker, params: job.params });
+  await withTransaction(pool, async (tx) => {
+    await jobs.createJob(tx, { id, kind: job.kind, ticker: job.ticker, params: job.params });
     const data: TrainingJobData = { job_id: id, kind: job.kind, ticker: job.ticker, ...job.params };
     await boss.send(TRAINING_QUEUE, data, {
       id,
       retryLimit: opts.retryLimit,
       expireInSeconds: opts.expireInSeconds,
-      db: { executeSql: (text, values) => client.query(text, values) },
+      db: { executeSql: (text, values) => tx.query(text, values) },
     });
-    await client.query('COMMIT');
-    return id;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
+  return id;
 }
 
 /**

@@ -1,30 +1,7 @@
 import { z } from 'zod';
-import { ISO_DATE, TICKER_PATTERN } from '@stocks/common';
+import { isoDateSchema as isoDate, tickerSchema } from '@stocks/common';
 
-export const tickerSchema = z
-  .string()
-  .trim()
-  .toUpperCase()
-  .regex(TICKER_PATTERN, 'must be a Yahoo symbol such as AAPL, BRK-B, ^GSPC or BTC-USD');
-
-/**
- * YYYY-MM-DD (already matched by ISO_DATE) names a real day: arithmetic, no Date objects, since a
- * POST /predict validates one per bar (this was ~10% of its CPU).
- */
-export function isRealCalendarDate(s: string): boolean {
-  const year = Number(s.slice(0, 4));
-  const month = Number(s.slice(5, 7));
-  const day = Number(s.slice(8, 10));
-  if (!(month >= 1 && month <= 12 && day >= 1)) return false;
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
-  return day <= days;
-}
-
-const isoDate = z
-  .string()
-  .regex(ISO_DATE, 'must be a date as YYYY-MM-DD')
-  .refine(isRealCalendarDate, 'is not a real calendar date');
+export { tickerSchema };
 
 export const MAX_HORIZON = 30;
 const horizonSchema = z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(MAX_HORIZON, `must be at most ${MAX_HORIZON}`);

@@ -1,6 +1,9 @@
 /**
  * Runs trainModel in a node:worker_threads Worker so an HTTP server's event loop stays responsive
- * while a model trains. One worker per call, terminated afterwards (frees its tfjs memory).
+ * while a model trains. One warm thread is kept between jobs: starting one (loading the modules
+ * and the tfjs backend) costs about a second of CPU, a large share of a small training. A thread
+ * is recycled after RECYCLE_AFTER tasks, and terminated on abort or error, so nothing it holds
+ * can build up.
  */
 import { Worker } from 'node:worker_threads';
 import type { TrainThreadData, TrainThreadMessage } from './train-thread.ts';
@@ -51,26 +54,78 @@ export async function runBacktestInThread(input: BacktestInput, options: RunTrai
 
 type Success = Extract<TrainThreadMessage, { ok: true }>;
 
-function runInThread(data: TrainThreadData, signal?: AbortSignal): Promise<Success> {
-  if (signal?.aborted) return Promise.reject(new TrainingAbortedError(signal.reason));
-  const worker = startWorker(data);
+/** Tasks one thread runs before it is replaced. */
+const RECYCLE_AFTER = 50;
+
+interface WarmThread {
+  worker: Worker;
+  ready: Promise<void>;
+  tasks: number;
+}
+
+let idleThread: WarmThread | undefined;
+
+function takeThread(): WarmThread {
+  const warm = idleThread;
+  idleThread = undefined;
+  if (warm) {
+    warm.worker.ref();
+    return warm;
+  }
+  const worker = startWorker();
+  const ready = new Promise<void>((resolve, reject) => {
+    worker.once('message', () => resolve());
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new TrainingThreadError(`training worker exited with code ${code} while starting`, 'WorkerExit')));
+  });
+  ready.catch(() => {});
+  return { worker, ready, tasks: 0 };
+}
+
+/** Keep the thread for the next task (unref'd, so an idle thread never keeps the process alive). */
+function giveBack(thread: WarmThread): void {
+  if (idleThread || thread.tasks >= RECYCLE_AFTER) {
+    void thread.worker.terminate();
+    return;
+  }
+  thread.worker.unref();
+  idleThread = thread;
+}
+
+async function runInThread(data: TrainThreadData, signal?: AbortSignal): Promise<Success> {
+  if (signal?.aborted) throw new TrainingAbortedError(signal.reason);
+  const thread = takeThread();
+  const { worker } = thread;
   return new Promise<Success>((resolve, reject) => {
     let settled = false;
-    const onAbort = () => settle(() => reject(new TrainingAbortedError(signal?.reason)));
-    const settle = (action: () => void) => {
+    const onAbort = () => settle(false, () => reject(new TrainingAbortedError(signal?.reason)));
+    const onMessage = (message: TrainThreadMessage) => {
+      if (message.ok) settle(true, () => resolve(message));
+      else settle(true, () => reject(new TrainingThreadError(message.error.message, message.error.name, message.error.stack)));
+    };
+    const onError = (err: Error) => settle(false, () => reject(err));
+    const onExit = (code: number) => settle(false, () => reject(new TrainingThreadError(`training worker exited with code ${code} before replying`, 'WorkerExit')));
+    // reusable: the thread answered and can take another task; otherwise it is terminated.
+    const settle = (reusable: boolean, action: () => void) => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
+      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
       action();
-      void worker.terminate();
+      if (reusable) giveBack(thread);
+      else void worker.terminate();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    worker.once('message', (message: TrainThreadMessage) => {
-      if (message.ok) settle(() => resolve(message));
-      else settle(() => reject(new TrainingThreadError(message.error.message, message.error.name, message.error.stack)));
-    });
-    worker.once('error', (err) => settle(() => reject(err)));
-    worker.once('exit', (code) => settle(() => reject(new TrainingThreadError(`training worker exited with code ${code} before replying`, 'WorkerExit'))));
+    worker.on('error', onError).on('exit', onExit);
+    thread.ready.then(
+      () => {
+        if (settled) return;
+        thread.tasks++;
+        worker.on('message', onMessage);
+        worker.postMessage(data);
+      },
+      (err: Error) => settle(false, () => reject(err)),
+    );
   });
 }
 
@@ -79,13 +134,13 @@ function runningFromTypeScript(): boolean {
   return import.meta.url.endsWith('.ts');
 }
 
-function startWorker(data: TrainThreadData): Worker {
-  if (!runningFromTypeScript()) return new Worker(new URL('./train-thread.js', import.meta.url), { workerData: data });
+function startWorker(): Worker {
+  if (!runningFromTypeScript()) return new Worker(new URL('./train-thread.js', import.meta.url));
   // `execArgv: ['--import', 'tsx']` does not reliably apply tsx's hooks inside workers on Node 20
   // (the worker fails on the .ts extension or hangs), so a tiny CommonJS bootstrap registers tsx
   // through its API and then imports the .ts entry. tsx is resolved from this package, not the cwd.
   const tsxApi = import.meta.resolve('tsx/esm/api'); // the ESM build (the CJS one mis-resolves here)
   const entry = new URL('./train-thread.ts', import.meta.url).href;
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData: data, execArgv: [] });
+  return new Worker(bootstrap, { eval: true, execArgv: [] });
 }

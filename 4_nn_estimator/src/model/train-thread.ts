@@ -1,9 +1,9 @@
 /**
- * Worker-thread entry: trains one model off the main event loop. Receives a TrainInput as
- * workerData, initialises its own tfjs backend (TF_BACKEND or workerData.backend), posts back one
- * message with the result (weights buffer transferred, not copied) or the error.
+ * Worker-thread entry: trains models off the main event loop. The thread stays warm between jobs
+ * (its modules and tfjs backend load once); each message is one task, answered by one message with
+ * the result (weights buffer transferred, not copied) or the error.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { initBackend, isBackendName } from './backend.ts';
 import { runBacktest, type BacktestInput, type BacktestResult } from './backtest.ts';
 import { trainModel, type TrainInput, type TrainResult } from './train.ts';
@@ -17,10 +17,14 @@ export type TrainThreadMessage =
   | { ok: true; backtest: BacktestResult }
   | { ok: false; error: { name: string; message: string; stack?: string } };
 
-async function main(): Promise<void> {
-  const port = parentPort;
-  if (!port) throw new Error('train-thread.ts must run in a worker thread');
-  const data = workerData as TrainThreadData;
+const port = parentPort;
+if (!port) throw new Error('train-thread.ts must run in a worker thread');
+port.on('message', (data: TrainThreadData) => void runTask(data));
+// Tell the parent the thread is ready for tasks.
+port.postMessage({ ready: true });
+
+async function runTask(data: TrainThreadData): Promise<void> {
+  if (!port) return;
   try {
     const preferred = data.backend ?? process.env.TF_BACKEND;
     await initBackend(isBackendName(preferred) ? preferred : undefined);
@@ -38,5 +42,3 @@ async function main(): Promise<void> {
     port.postMessage(message);
   }
 }
-
-await main();
