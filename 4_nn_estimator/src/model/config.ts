@@ -31,7 +31,7 @@ export const ModelConfigSchema = z.object({
    */
   shrinkage: z.enum(['significant', 'least_squares', 'split_halves']).default('significant'),
   /** Fine-tuning (warm start) epochs and learning rate (lower than full training). */
-  fineTuneEpochs: z.number().int().min(1).max(1000).default(5),
+  fineTuneEpochs: z.number().int().min(1).max(1000).default(2),
   fineTuneLearningRate: z.number().positive().max(1).default(1e-4),
 });
 

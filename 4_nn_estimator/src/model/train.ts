@@ -71,8 +71,13 @@ export interface TrainResult {
 /** Config fields a caller may change when fine-tuning (architecture and scaling must stay the champion's). */
 export const FINE_TUNE_OVERRIDABLE = ['fineTuneEpochs', 'fineTuneLearningRate', 'batchSize', 'patience', 'validationFraction', 'seed'] as const;
 
-/** Fallback fine-tuning slice: about a year of windows (when few bars are new or trainedThrough is unknown). */
-const RECENT_WINDOWS = 252;
+/**
+ * Fallback fine-tuning slice: about half a year of windows (when few bars are new or trainedThrough
+ * is unknown). Enough to adapt to the recent regime and to judge the challenger against the
+ * champion on its most recent fifth, while a nightly fine-tune stays a small fraction of a full
+ * training (bench:train).
+ */
+const RECENT_WINDOWS = 126;
 /** Improvements smaller than this (relative) do not reset early-stopping patience. */
 const MIN_RELATIVE_IMPROVEMENT = 1e-4;
 
