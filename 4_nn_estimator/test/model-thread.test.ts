@@ -1,28 +1,15 @@
 // runTrainingInThread: trainModel in a worker thread (which loads .ts via tsx) without blocking this loop.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { readMarketData } from '../../test/support/market-data.ts';
 import * as tf from '@tensorflow/tfjs';
-import type { DailyBar } from '../../common/src/bars.ts';
 import { initBackend } from '../src/model/backend.ts';
 import { forecast } from '../src/model/forecast.ts';
 import { deserializeModel } from '../src/model/lstm.ts';
 import { runTrainingInThread, TrainingThreadError } from '../src/model/train-runner.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const marketData = path.resolve(repoRoot, '..', 'shared', 'market-data');
-
-function loadBars(ticker: string): DailyBar[] {
-  const [, ...rows] = readFileSync(path.join(marketData, `${ticker}.csv`), 'utf8').trim().split('\n');
-  return rows.map((row) => {
-    const [date = '', , , , close] = row.split(',');
-    return { date, open: null, high: null, low: null, close: Number(close), adj_close: null, volume: null };
-  });
-}
-
-const aapl = loadBars('AAPL');
+// Real daily AAPL bars from ../shared/market-data, parsed by the loader's own CSV parser.
+const aapl = await readMarketData('AAPL');
 
 test('runTrainingInThread trains in a worker and keeps the event loop free', async () => {
   let ticks = 0;

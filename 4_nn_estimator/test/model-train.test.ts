@@ -4,9 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { readMarketData } from '../../test/support/market-data.ts';
 import * as tf from '@tensorflow/tfjs';
-import type { DailyBar } from '../../common/src/bars.ts';
 import { currentBackend, initBackend, isBackendName } from '../src/model/backend.ts';
 import { resolveModelConfig, type ModelConfig } from '../src/model/config.ts';
 import { requiredHistory } from '../src/model/dataset.ts';
@@ -14,19 +13,8 @@ import { forecast, forecastBatch, NotEnoughHistoryError } from '../src/model/for
 import { buildModel, deserializeModel, serializeModel, toLayersModelJson } from '../src/model/lstm.ts';
 import { trainModel, type TrainResult } from '../src/model/train.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const marketData = path.resolve(repoRoot, '..', 'shared', 'market-data');
-
-function loadBars(ticker: string): DailyBar[] {
-  const [, ...rows] = readFileSync(path.join(marketData, `${ticker}.csv`), 'utf8').trim().split('\n');
-  return rows.map((row) => {
-    const [date = '', open, high, low, close, adjClose, volume] = row.split(',');
-    const num = (s: string | undefined) => (s === undefined || s === '' || s === 'null' ? null : Number(s));
-    return { date, open: num(open), high: num(high), low: num(low), close: Number(close), adj_close: num(adjClose), volume: num(volume) };
-  });
-}
-
-const aapl = loadBars('AAPL');
+// Real daily AAPL bars from ../shared/market-data, parsed by the loader's own CSV parser.
+const aapl = await readMarketData('AAPL');
 const smallConfig: Partial<ModelConfig> = { window: 20, units: 8, epochs: 2 };
 let trained: TrainResult | undefined;
 

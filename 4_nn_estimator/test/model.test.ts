@@ -1,9 +1,7 @@
 // Pure (tensor-free) parts of the model core: features, dataset split, scaler, baselines, metrics, shrinkage.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { readMarketData } from '../../test/support/market-data.ts';
 import fc from 'fast-check';
 import type { DailyBar } from '../../common/src/bars.ts';
 import { driftForecast, forecastWindows, movingAverageForecast, naiveForecast } from '../src/model/baselines.ts';
@@ -13,18 +11,6 @@ import { computeFeatures, cumulativeLogReturns, FEATURE_WARMUP, N_FEATURES } fro
 import { evaluate, mae, mape, rmse } from '../src/model/metrics.ts';
 import { StandardScaler } from '../src/model/scaler.ts';
 import { fitShrinkage } from '../src/model/train.ts';
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const marketData = path.resolve(repoRoot, '..', 'shared', 'market-data');
-
-function loadBars(ticker: string): DailyBar[] {
-  const [, ...rows] = readFileSync(path.join(marketData, `${ticker}.csv`), 'utf8').trim().split('\n');
-  return rows.map((row) => {
-    const [date = '', open, high, low, close, adjClose, volume] = row.split(',');
-    const num = (s: string | undefined) => (s === undefined || s === '' || s === 'null' ? null : Number(s));
-    return { date, open: num(open), high: num(high), low: num(low), close: Number(close), adj_close: num(adjClose), volume: num(volume) };
-  });
-}
 
 function syntheticBars(closes: readonly number[]): DailyBar[] {
   const start = Date.UTC(2020, 0, 1);
@@ -39,7 +25,8 @@ function syntheticBars(closes: readonly number[]): DailyBar[] {
   }));
 }
 
-const aapl = loadBars('AAPL');
+// Real daily AAPL bars from ../shared/market-data, parsed by the loader's own CSV parser.
+const aapl = await readMarketData('AAPL');
 const smallConfig = resolveModelConfig({ window: 20, horizon: 10, units: 8, epochs: 2 });
 
 test('features: one row per day, NaN only during warm-up, finite afterwards', () => {
