@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import type PgBoss from 'pg-boss';
 import { tryLockTicker } from '@stocks/db';
 import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
-import { MARKET_DATA_DIR } from '../../test/support/market-data.ts';
-import { buildApp as buildLoader } from '../../2_load_data/src/app.ts';
-import { loadLoadDataEnv } from '../../2_load_data/src/config.ts';
-import { buildApp as buildEstimator } from '../../4_nn_estimator/src/app.ts';
-import { loadEstimatorEnv } from '../../4_nn_estimator/src/config.ts';
-import { initBackend } from '../../4_nn_estimator/src/model/backend.ts';
-import { startQueue } from '../../4_nn_estimator/src/queue.ts';
 import { buildApp } from '../src/app.ts';
+import { type Peers, startPeers } from './support/peers.ts';
 import { loadShepherdEnv } from '../src/config.ts';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
@@ -19,25 +11,15 @@ type App = Awaited<ReturnType<typeof buildApp>>;
 /** The shepherd against a real loader (csv source) and a real estimator, in this process. */
 describe('1_shepherd over HTTP', () => {
   let db: TestDatabase;
-  let boss: PgBoss;
-  let loader: Awaited<ReturnType<typeof buildLoader>>;
-  let estimator: Awaited<ReturnType<typeof buildEstimator>>;
+  let peers: Peers;
   let app: App;
 
   before(async () => {
     db = await createTestDatabase();
-    loader = await buildLoader({ env: loadLoadDataEnv({ DATABASE_URL: db.url, MARKET_DATA_SOURCE: 'csv', MARKET_DATA_DIR }), pool: db.pool, logger: false });
-    await loader.listen({ port: 0, host: '127.0.0.1' });
-    boss = await startQueue(db.url, { retryLimit: 0, expireInSeconds: 600 }, () => {});
-    estimator = await buildEstimator({
-      env: loadEstimatorEnv({ DATABASE_URL: db.url, TRAIN_EPOCHS: '1', MODEL_WINDOW: '20', MODEL_UNITS: '4', TRAIN_MAX_BARS: '400' }),
-      pool: db.pool, boss, backend: await initBackend(), logger: false,
-    });
-    await estimator.listen({ port: 0, host: '127.0.0.1' });
-    const url = (a: { server: { address(): unknown } }) => `http://127.0.0.1:${(a.server.address() as AddressInfo).port}`;
+    peers = await startPeers(db, { TRAIN_EPOCHS: '1', MODEL_WINDOW: '20', MODEL_UNITS: '4', TRAIN_MAX_BARS: '400' });
     app = await buildApp({
       env: loadShepherdEnv({
-        DATABASE_URL: db.url, WATCHLIST: 'MSFT,NOPE', LOAD_DATA_URL: url(loader), ESTIMATOR_URL: url(estimator), JOB_POLL_INTERVAL_MS: '100',
+        DATABASE_URL: db.url, WATCHLIST: 'MSFT,NOPE', LOAD_DATA_URL: peers.loaderUrl, ESTIMATOR_URL: peers.estimatorUrl, JOB_POLL_INTERVAL_MS: '100',
       }),
       pool: db.pool,
       logger: false,
@@ -45,9 +27,7 @@ describe('1_shepherd over HTTP', () => {
   });
   after(async () => {
     await app.close();
-    await estimator.close();
-    await boss.stop({ graceful: false, wait: true });
-    await loader.close();
+    await peers.close();
     await db.drop();
   });
 

@@ -1,16 +1,8 @@
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import type PgBoss from 'pg-boss';
 import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
-import { MARKET_DATA_DIR } from '../../test/support/market-data.ts';
-import { buildApp as buildLoader } from '../../2_load_data/src/app.ts';
-import { loadLoadDataEnv } from '../../2_load_data/src/config.ts';
-import { buildApp as buildEstimator } from '../../4_nn_estimator/src/app.ts';
-import { loadEstimatorEnv } from '../../4_nn_estimator/src/config.ts';
-import { initBackend } from '../../4_nn_estimator/src/model/backend.ts';
-import { startQueue } from '../../4_nn_estimator/src/queue.ts';
 import { buildApp } from '../src/app.ts';
+import { type Peers, startPeers } from './support/peers.ts';
 import { loadShepherdEnv } from '../src/config.ts';
 import { startRun } from '../src/run.ts';
 
@@ -20,33 +12,21 @@ import { startRun } from '../src/run.ts';
  */
 describe('1_shepherd answers drift with a full retrain', () => {
   let db: TestDatabase;
-  let boss: PgBoss;
-  let loader: Awaited<ReturnType<typeof buildLoader>>;
-  let estimator: Awaited<ReturnType<typeof buildEstimator>>;
+  let peers: Peers;
   let app: Awaited<ReturnType<typeof buildApp>>;
 
   before(async () => {
     db = await createTestDatabase();
-    loader = await buildLoader({ env: loadLoadDataEnv({ DATABASE_URL: db.url, MARKET_DATA_SOURCE: 'csv', MARKET_DATA_DIR }), pool: db.pool, logger: false });
-    await loader.listen({ port: 0, host: '127.0.0.1' });
-    boss = await startQueue(db.url, { retryLimit: 0, expireInSeconds: 600 }, () => {});
-    estimator = await buildEstimator({
-      env: loadEstimatorEnv({ DATABASE_URL: db.url, TRAIN_EPOCHS: '1', MODEL_WINDOW: '20', MODEL_UNITS: '8', TRAIN_MAX_BARS: '400' }),
-      pool: db.pool, boss, backend: await initBackend(), logger: false,
-    });
-    await estimator.listen({ port: 0, host: '127.0.0.1' });
-    const url = (a: { server: { address(): unknown } }) => `http://127.0.0.1:${(a.server.address() as AddressInfo).port}`;
+    peers = await startPeers(db, { TRAIN_EPOCHS: '1', MODEL_WINDOW: '20', MODEL_UNITS: '8', TRAIN_MAX_BARS: '400' });
     app = await buildApp({
-      env: loadShepherdEnv({ DATABASE_URL: db.url, WATCHLIST: 'AAPL', LOAD_DATA_URL: url(loader), ESTIMATOR_URL: url(estimator), JOB_POLL_INTERVAL_MS: '100', INITIAL_HISTORY_YEARS: '3' }),
+      env: loadShepherdEnv({ DATABASE_URL: db.url, WATCHLIST: 'AAPL', LOAD_DATA_URL: peers.loaderUrl, ESTIMATOR_URL: peers.estimatorUrl, JOB_POLL_INTERVAL_MS: '100', INITIAL_HISTORY_YEARS: '3' }),
       pool: db.pool,
       logger: false,
     });
   });
   after(async () => {
     await app?.close();
-    await estimator?.close();
-    await boss?.stop({ graceful: false, wait: true });
-    await loader?.close();
+    await peers?.close();
     await db?.drop();
   });
 
@@ -74,7 +54,7 @@ describe('1_shepherd answers drift with a full retrain', () => {
     assert.ok(detail.monitoring.drift_p_value < 0.01);
     assert.match(detail.reason, /^full retrain instead of a fine-tune: drift: daily returns of the last 60 days/);
 
-    const models = (await estimator.inject('/models?ticker=AAPL')).json().models;
+    const models = (await peers.estimator.inject('/models?ticker=AAPL')).json().models;
     assert.deepEqual(models.map((m: { kind: string }) => m.kind), ['train', 'fine-tune', 'train']);
   });
 });
