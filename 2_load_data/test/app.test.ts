@@ -4,7 +4,7 @@ import { prices } from '@stocks/db';
 import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { buildApp } from '../src/app.ts';
 import { loadLoadDataEnv } from '../src/config.ts';
-import { createYahooSource } from '../src/sources/yahoo.ts';
+import { startReplayedLoader, type ReplayedLoader } from './support/replayed-loader.ts';
 import { type Fault, MARKET_DATA_DIR, startYahooReplay, type YahooReplay } from './support/yahoo-replay.ts';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
@@ -14,19 +14,13 @@ describe('2_load_data over HTTP, yahoo source replayed', () => {
   let yahoo: YahooReplay;
   let app: App;
 
+  let loader: ReplayedLoader;
   before(async () => {
-    db = await createTestDatabase();
-    yahoo = await startYahooReplay();
     // The breaker has its own tests below; here every fault must reach Yahoo's retry logic.
-    const env = loadLoadDataEnv({ DATABASE_URL: db.url, YAHOO_BREAKER_MIN_REQUESTS: '1000' });
-    const source = createYahooSource({ baseUrl: yahoo.url, timeoutMs: 500, maxRetries: 2, baseDelayMs: 5 });
-    app = await buildApp({ env, pool: db.pool, source, logger: false });
+    loader = await startReplayedLoader({ env: { YAHOO_BREAKER_MIN_REQUESTS: '1000' }, yahoo: { timeoutMs: 500, maxRetries: 2, baseDelayMs: 5 } });
+    ({ db, yahoo, app } = loader);
   });
-  after(async () => {
-    await app.close();
-    await yahoo.close();
-    await db.drop();
-  });
+  after(() => loader.close());
 
   const load = (body: unknown) => app.inject({ method: 'POST', url: '/load', payload: body as object });
 

@@ -6,29 +6,21 @@ import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { buildApp } from '../src/app.ts';
 import { loadLoadDataEnv } from '../src/config.ts';
 import { createYahooSource } from '../src/sources/yahoo.ts';
+import { startReplayedLoader, type ReplayedLoader } from './support/replayed-loader.ts';
 import { startYahooReplay, type YahooReplay } from './support/yahoo-replay.ts';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
 
 describe('circuit breaker on Yahoo', () => {
-  let db: TestDatabase;
   let yahoo: YahooReplay;
   let app: App;
 
+  let loader: ReplayedLoader;
   before(async () => {
-    db = await createTestDatabase();
-    yahoo = await startYahooReplay();
-    const env = loadLoadDataEnv({
-      DATABASE_URL: db.url, YAHOO_BREAKER_MIN_REQUESTS: '2', YAHOO_BREAKER_ERROR_PERCENT: '50', YAHOO_BREAKER_RESET_MS: '400',
-    });
-    const source = createYahooSource({ baseUrl: yahoo.url, timeoutMs: 500, maxRetries: 0, baseDelayMs: 1 });
-    app = await buildApp({ env, pool: db.pool, source, logger: false });
+    loader = await startReplayedLoader({ env: { YAHOO_BREAKER_MIN_REQUESTS: '2', YAHOO_BREAKER_ERROR_PERCENT: '50', YAHOO_BREAKER_RESET_MS: '400' }, yahoo: { timeoutMs: 500, maxRetries: 0, baseDelayMs: 1 } });
+    ({ yahoo, app } = loader);
   });
-  after(async () => {
-    await app.close();
-    await yahoo.close();
-    await db.drop();
-  });
+  after(() => loader.close());
   beforeEach(() => yahoo.setFault(null));
 
   const load = (ticker = 'AAPL') => app.inject({ method: 'POST', url: '/load', payload: { ticker, start_date: '2020-01-02', end_date: '2020-01-03' } });
@@ -161,21 +153,14 @@ describe('split inside the stored history: full re-fetch and replace in one tran
 
 describe('simultaneous loads of one ticker', () => {
   let db: TestDatabase;
-  let yahoo: YahooReplay;
   let app: App;
 
+  let loader: ReplayedLoader;
   before(async () => {
-    db = await createTestDatabase();
-    yahoo = await startYahooReplay();
-    const env = loadLoadDataEnv({ DATABASE_URL: db.url, YAHOO_BREAKER_MIN_REQUESTS: '1000' });
-    const source = createYahooSource({ baseUrl: yahoo.url, timeoutMs: 2_000, maxRetries: 0, concurrency: 8 });
-    app = await buildApp({ env, pool: db.pool, source, logger: false });
+    loader = await startReplayedLoader({ env: { YAHOO_BREAKER_MIN_REQUESTS: '1000' }, yahoo: { timeoutMs: 2_000, maxRetries: 0, concurrency: 8 } });
+    ({ db, app } = loader);
   });
-  after(async () => {
-    await app.close();
-    await yahoo.close();
-    await db.drop();
-  });
+  after(() => loader.close());
 
   const load = (ticker: string, start_date: string, end_date: string) =>
     app.inject({ method: 'POST', url: '/load', payload: { ticker, start_date, end_date } });
