@@ -1,5 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
+import Fastify, { type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
@@ -39,8 +39,6 @@ export interface ServiceOptions {
   readyExtras?: () => Record<string, unknown>;
 }
 
-export type ServiceApp = FastifyInstance & { withTypeProvider(): FastifyInstance };
-
 /**
  * The infrastructure every service shares: logging with request ids, validation by zod,
  * one error format, /health, /metrics and OpenAPI at /docs. Domain routes are registered on top.
@@ -54,7 +52,6 @@ export async function createServiceApp(opts: ServiceOptions) {
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     // Answer slow clients instead of holding sockets forever.
     requestTimeout: 120_000,
-    ajv: undefined,
   };
   const app = Fastify(fastifyOptions).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
@@ -97,7 +94,6 @@ export async function createServiceApp(opts: ServiceOptions) {
   return app;
 }
 
-export type AppInstance = Awaited<ReturnType<typeof createServiceApp>>;
 
 function tokenCheck(token: string | undefined): onRequestHookHandler {
   if (!token) return async () => {};
