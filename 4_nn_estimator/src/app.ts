@@ -55,20 +55,23 @@ export async function buildApp(opts: BuildOptions) {
   const forecasts = new ForecastService(pool, champions, metrics, app.log, opts.serving);
   const queue = { retryLimit: env.JOB_RETRY_LIMIT, expireInSeconds: env.JOB_TIMEOUT_SECONDS };
   const overrides = modelOverrides(env);
+  // A worker-only replica trains; it must not also load every new champion and precompute
+  // forecasts on each promotion (that work would grow with the number of workers).
+  const serves = env.ESTIMATOR_ROLE !== 'worker';
   await app.register(monitoringRoutes, { env }); // before predictRoutes: its onSend hook records served forecasts
-  await app.register(pageRoutes);
+  if (serves) await app.register(pageRoutes);
   await app.register(trainingRoutes, { boss, queue, modelOverrides: overrides });
   await app.register(jobRoutes);
   await app.register(modelRoutes);
   await app.register(backtestRoutes, { boss, queue, modelOverrides: overrides });
-  await app.register(predictRoutes, { forecasts, metrics });
+  if (serves) await app.register(predictRoutes, { forecasts, metrics });
 
   // One LISTEN connection for promotions and price changes; forecasts are precomputed once it is up.
-  const listener = listenForChanges(env.DATABASE_URL, forecasts.handlers(), app.log);
-  forecasts.live = () => listener.connected;
+  const listener = serves ? listenForChanges(env.DATABASE_URL, forecasts.handlers(), app.log) : undefined;
+  forecasts.live = () => listener?.connected ?? false;
   app.addHook('onClose', async () => {
     forecasts.close();
-    await listener.close();
+    await listener?.close();
   });
 
   if (env.ESTIMATOR_ROLE !== 'api') {

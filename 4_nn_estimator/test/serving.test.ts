@@ -51,7 +51,7 @@ describe('forecast serving', () => {
     boss = await startQueue(db.url, { retryLimit: 0, expireInSeconds: 600 }, () => {});
     app = await buildApp({ env, pool: db.pool, boss, backend, logger: false, serving: { debounceMs: 10 } });
     tfjsApp = await buildApp({ env, pool: db.pool, boss, backend, logger: false, serving: { disableCompiled: true, debounceMs: 10 } });
-    await until('listeners', async () => (app.changeListener.connected && tfjsApp.changeListener.connected ? true : undefined));
+    await until('listeners', async () => (app.changeListener?.connected && tfjsApp.changeListener?.connected ? true : undefined));
   });
   after(async () => {
     await app?.close();
@@ -144,9 +144,9 @@ describe('forecast serving', () => {
   test('while the listener is down nothing is served from memory; on reconnect it is again', async () => {
     assert.equal((await get(app)).cached, true);
     await db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'nn_estimator_listener' AND datname = current_database()`);
-    await until('listener down', async () => (app.changeListener.connected ? undefined : true));
+    await until('listener down', async () => (app.changeListener?.connected ? undefined : true));
     assert.equal((await get(app)).cached, false);
-    await until('listener back', async () => (app.changeListener.connected ? true : undefined), 15_000);
+    await until('listener back', async () => (app.changeListener?.connected ? true : undefined), 15_000);
     const back = await until('cached again', async () => {
       const b = await get(app);
       return b.cached ? b : undefined;
