@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import { callJson, lastCompletedTradingDay, type Pool } from '@stocks/common';
-import { models, prices, runs, tryLockTicker, type RunStatus, type RunTrigger } from '@stocks/db';
+import { models, prices, runs, trySessionLock, type RunStatus, type RunTrigger } from '@stocks/db';
 import type { ShepherdMetrics } from './metrics.ts';
 import { planTicker } from './policy.ts';
 
@@ -28,7 +28,7 @@ const TICKER_LOCK = 'shepherd-ticker';
  */
 export async function startRun(deps: RunDeps, trigger: RunTrigger, watchlist: string[]): Promise<{ id: number; done: Promise<RunStatus> }> {
   const run = await runs.createRun(deps.pool, trigger, watchlist, HOST);
-  const alive = await tryLockTicker(deps.pool, RUN_LOCK, String(run.id));
+  const alive = await trySessionLock(deps.pool, RUN_LOCK, String(run.id));
   const done = executeRun(deps, run.id, watchlist)
     .catch(async (err: Error) => {
       deps.log.error({ err, run_id: run.id }, 'run failed');
@@ -44,7 +44,7 @@ export async function closeAbandonedRuns(pool: Pool): Promise<number> {
   const { rows } = await pool.query<{ id: number }>(`SELECT id FROM shepherd_runs WHERE status = 'running'`);
   let closed = 0;
   for (const { id } of rows) {
-    const lock = await tryLockTicker(pool, RUN_LOCK, String(id));
+    const lock = await trySessionLock(pool, RUN_LOCK, String(id));
     if (!lock) continue;
     await runs.finishRun(pool, id, 'failed', 'abandoned: the shepherd process stopped during the run');
     await lock.release();
@@ -76,7 +76,7 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
     await runs.recordStep(deps.pool, { run_id: runId, ticker, step, status, detail, error, started_at: started });
   };
   const lockStarted = new Date();
-  const lock = await tryLockTicker(deps.pool, TICKER_LOCK, ticker);
+  const lock = await trySessionLock(deps.pool, TICKER_LOCK, ticker);
   if (!lock) {
     await record('lock', 'skipped', lockStarted, {}, 'another shepherd is working on this ticker');
     return 'skipped';

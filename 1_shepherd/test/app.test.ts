@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { tryLockTicker } from '@stocks/db';
+import { trySessionLock } from '@stocks/db';
 import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { buildApp } from '../src/app.ts';
 import { type Peers, startPeers } from './support/peers.ts';
@@ -58,7 +58,7 @@ describe('1_shepherd over HTTP', () => {
   });
 
   test('a ticker another shepherd holds is skipped, not worked on twice', async () => {
-    const held = await tryLockTicker(db.pool, 'shepherd-ticker', 'MSFT');
+    const held = await trySessionLock(db.pool, 'shepherd-ticker', 'MSFT');
     assert.ok(held);
     try {
       const res = await app.inject({ method: 'POST', url: '/run', payload: { tickers: ['MSFT'] } });

@@ -49,19 +49,6 @@ export async function finishRun(db: Queryable, id: number, status: RunStatus, er
   await db.query(`UPDATE shepherd_runs SET status = $2, error = $3, finished_at = now() WHERE id = $1`, [id, status, error ?? null]);
 }
 
-/**
- * Runs left 'running' by a process that died (its host no longer holds the run lock) are
- * closed as failed, so the history never shows a run that runs forever.
- */
-export async function failAbandonedRuns(db: Queryable, olderThan: Date): Promise<number> {
-  const { rowCount } = await db.query(
-    `UPDATE shepherd_runs SET status = 'failed', error = 'abandoned: the shepherd stopped during the run', finished_at = now()
-      WHERE status = 'running' AND started_at < $1`,
-    [olderThan],
-  );
-  return rowCount ?? 0;
-}
-
 export async function getRun(db: Queryable, id: number): Promise<(RunRow & { steps: StepRow[] }) | undefined> {
   const { rows } = await db.query<RunRow>(`SELECT * FROM shepherd_runs WHERE id = $1`, [id]);
   if (!rows[0]) return undefined;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { DailyBar } from '@stocks/common';
 import { withTransaction } from '@stocks/common';
-import { migrate, models, prices, tryLockTicker } from '../src/index.ts';
+import { migrate, models, prices, trySessionLock } from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from '../src/testing.ts';
 
 const bar = (date: string, close: number): DailyBar => ({ date, open: close, high: close + 1, low: close - 1, close, adj_close: close, volume: 1000 });
@@ -59,14 +59,14 @@ describe('3_db', () => {
   });
 
   test('a ticker lock is exclusive and released when its holder releases it', async () => {
-    const first = await tryLockTicker(db.pool, 'shepherd', 'AAPL');
+    const first = await trySessionLock(db.pool, 'shepherd', 'AAPL');
     assert.ok(first);
-    assert.equal(await tryLockTicker(db.pool, 'shepherd', 'AAPL'), undefined);
-    const other = await tryLockTicker(db.pool, 'shepherd', 'MSFT');
+    assert.equal(await trySessionLock(db.pool, 'shepherd', 'AAPL'), undefined);
+    const other = await trySessionLock(db.pool, 'shepherd', 'MSFT');
     assert.ok(other);
     await first.release();
     await other.release();
-    const again = await tryLockTicker(db.pool, 'shepherd', 'AAPL');
+    const again = await trySessionLock(db.pool, 'shepherd', 'AAPL');
     assert.ok(again);
     await again.release();
   });

@@ -15,7 +15,6 @@ export class HttpError extends Error {
 }
 
 export const badRequest = (message: string, details?: unknown) => new HttpError(400, message, details);
-export const notFound = (message: string) => new HttpError(404, message);
 
 /** The one error body every service answers with. */
 export interface ErrorBody {
