@@ -47,18 +47,21 @@ async function seed(db: TestDatabase): Promise<string[]> {
 interface Phase { workers: number; seconds: number; jobsPerMin: number }
 
 async function phase(db: TestDatabase, tickers: string[], workers: number, basePort: number): Promise<Phase> {
-  const boss = await startQueue(db.url, { retryLimit: 2, expireInSeconds: 900 }, () => {});
-  const ids: string[] = [];
-  for (const ticker of tickers) {
-    ids.push(await submitJob(db.pool, boss, { kind: 'train', ticker, params: {} }, { retryLimit: 2, expireInSeconds: 900 }));
-  }
-  await boss.stop({ graceful: false, wait: true });
-
+  // Workers first, queue second: each worker is booted and its training thread warm before the
+  // first job exists, so a phase measures draining the queue, not starting processes (which a
+  // long-running worker does once, not per night).
   const env = { DATABASE_URL: db.url, LOG_LEVEL: 'warn', ESTIMATOR_ROLE: 'worker', RATE_LIMIT_PER_MINUTE: '0', ...MODEL };
   const procs: RunningService[] = await Promise.all(
     Array.from({ length: workers }, (_, i) => startService('nn_estimator', basePort + i, env)),
   );
+  const ids: string[] = [];
   try {
+    const boss = await startQueue(db.url, { retryLimit: 2, expireInSeconds: 900 }, () => {});
+    for (const ticker of tickers) {
+      ids.push(await submitJob(db.pool, boss, { kind: 'train', ticker, params: {} }, { retryLimit: 2, expireInSeconds: 900 }));
+    }
+    await boss.stop({ graceful: false, wait: true });
+
     const deadline = Date.now() + 30 * 60_000;
     for (;;) {
       const { rows } = await db.pool.query<{ done: number; failed: number }>(
@@ -87,6 +90,15 @@ async function phase(db: TestDatabase, tickers: string[], workers: number, baseP
   const { rows: span } = await db.pool.query<{ s: number }>(
     `SELECT extract(epoch FROM max(finished_at) - min(started_at))::float AS s FROM training_jobs WHERE id = ANY($1)`, [ids]);
   const seconds = span[0]!.s;
+  // Where a worker's time went: training jobs (busy) versus between them (claiming, polling).
+  const { rows: perWorker } = await db.pool.query<{ worker: string; busy: number; first: number; span: number }>(
+    `SELECT worker, sum(extract(epoch FROM finished_at - started_at))::float AS busy,
+            (array_agg(extract(epoch FROM finished_at - started_at)::float ORDER BY started_at))[1] AS first,
+            extract(epoch FROM max(finished_at) - min(started_at))::float AS span
+       FROM training_jobs WHERE id = ANY($1) GROUP BY worker ORDER BY worker`, [ids]);
+  for (const w of perWorker) {
+    console.log(`    worker ${w.worker}: busy ${w.busy.toFixed(1)} s of ${w.span.toFixed(1)} s; first job ${w.first.toFixed(1)} s`);
+  }
   console.log(`  ${workers} worker(s): ${N} jobs in ${seconds.toFixed(1)} s (${(N / seconds * 60).toFixed(1)} jobs/min); jobs per worker: ${[...byWorker.values()].join(', ')}`);
   return { workers, seconds, jobsPerMin: N / seconds * 60 };
 }

@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { type Pool, withTransaction } from '@stocks/common';
 import { backtests, jobs, models, prices, tickers } from '@stocks/db';
 import type { EstimatorMetrics } from './metrics.ts';
-import { runBacktestInThread, runTrainingInThread, TrainingAbortedError } from './model/train-runner.ts';
+import { prewarmTrainingThread, runBacktestInThread, runTrainingInThread, TrainingAbortedError } from './model/train-runner.ts';
 import type { BacktestInput, BacktestResult } from './model/backtest.ts';
 import { relativeMase } from './model/metrics.ts';
 import type { TrainInput, TrainResult, WarmStart } from './model/train.ts';
@@ -73,6 +73,14 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 export async function startTrainingWorker(deps: TrainingWorkerDeps): Promise<TrainingWorker> {
   let stopping = false;
   let current: { controller: AbortController; done: Promise<unknown> } | undefined;
+
+  // Take jobs only once the training thread is warm: a job's time (and lease) is then training.
+  if (!deps.train) {
+    await prewarmTrainingThread({ backend: deps.backend }).then(
+      (backend) => deps.log.info({ backend }, 'training thread warm'),
+      (err) => deps.log.warn({ err }, 'could not prewarm the training thread; the first job will start it'),
+    );
+  }
 
   await deps.boss.work<TrainingJobData>(
     TRAINING_QUEUE,

@@ -6,10 +6,17 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend.ts';
 import { forecast } from '../src/model/forecast.ts';
 import { deserializeModel } from '../src/model/lstm.ts';
-import { runTrainingInThread, TrainingThreadError } from '../src/model/train-runner.ts';
+import { prewarmTrainingThread, runTrainingInThread, TrainingThreadError } from '../src/model/train-runner.ts';
 
 // Real daily AAPL bars from ../shared/market-data, parsed by the loader's own CSV parser.
 const aapl = await readMarketData('AAPL');
+
+test('prewarmTrainingThread loads the backend in the thread the next training runs on', async () => {
+  const backend = await prewarmTrainingThread();
+  assert.ok(['tensorflow', 'wasm', 'cpu'].includes(backend), backend);
+  const result = await runTrainingInThread({ ticker: 'AAPL', bars: aapl.slice(-300), config: { window: 20, horizon: 5, units: 4, epochs: 1 } });
+  assert.equal(result.backend, backend);
+});
 
 test('runTrainingInThread trains in a worker and keeps the event loop free', async () => {
   let ticks = 0;

@@ -52,6 +52,17 @@ export async function runBacktestInThread(input: BacktestInput, options: RunTrai
   return message.backtest;
 }
 
+/**
+ * Starts the warm thread and loads the tfjs backend in it before any job arrives, so a worker's
+ * first job does not pay for them (about a second of CPU, more while other processes boot).
+ * Resolves with the backend the thread runs.
+ */
+export async function prewarmTrainingThread(options: Pick<RunTrainingOptions, 'backend'> = {}): Promise<string> {
+  const message = await runInThread({ task: 'warm', backend: options.backend });
+  if (!('warm' in message)) throw new TrainingThreadError('training worker replied without warming up', 'WorkerProtocol');
+  return message.warm;
+}
+
 type Success = Extract<TrainThreadMessage, { ok: true }>;
 
 /** Tasks one thread runs before it is replaced. */

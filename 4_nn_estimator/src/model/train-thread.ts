@@ -10,10 +10,12 @@ import { trainModel, type TrainInput, type TrainResult } from './train.ts';
 
 export type TrainThreadData =
   | { task?: 'train'; input: TrainInput; backend?: string }
-  | { task: 'backtest'; input: BacktestInput; backend?: string };
+  | { task: 'backtest'; input: BacktestInput; backend?: string }
+  | { task: 'warm'; backend?: string };
 
 export type TrainThreadMessage =
   | { ok: true; result: TrainResult }
+  | { ok: true; warm: string }
   | { ok: true; backtest: BacktestResult }
   | { ok: false; error: { name: string; message: string; stack?: string } };
 
@@ -27,7 +29,11 @@ async function runTask(data: TrainThreadData): Promise<void> {
   if (!port) return;
   try {
     const preferred = data.backend ?? process.env.TF_BACKEND;
-    await initBackend(isBackendName(preferred) ? preferred : undefined);
+    const backend = await initBackend(isBackendName(preferred) ? preferred : undefined);
+    if (data.task === 'warm') {
+      port.postMessage({ ok: true, warm: backend } satisfies TrainThreadMessage);
+      return;
+    }
     if (data.task === 'backtest') {
       const backtest = await runBacktest(data.input);
       port.postMessage({ ok: true, backtest } satisfies TrainThreadMessage);
