@@ -8,6 +8,8 @@
  * period (stride days apart, all targets inside the series), retraining every RETRAIN_EVERY
  * origins on the bars up to that origin (at most 2520). Prints MASE per forecaster, the 80%/95%
  * interval coverage and whether each target is met. Modest on purpose: ~5 min on 2 cores (wasm).
+ * Beside them, a ridge regression on close + OHLCV features (bench/support/ridge-reference.ts)
+ * checks whether richer inputs hold skill the LSTM misses.
  */
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
@@ -18,6 +20,7 @@ import { initBackend, isBackendName } from '../4_nn_estimator/src/model/backend.
 import { runBacktest, type BacktestResult } from '../4_nn_estimator/src/model/backtest.ts';
 import type { ModelConfig } from '../4_nn_estimator/src/model/config.ts';
 import { trainModel, type TrainInput, type TrainResult } from '../4_nn_estimator/src/model/train.ts';
+import { ridgeReferenceMase } from './support/ridge-reference.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DATA_DIR = path.resolve(repoRoot, '..', 'shared', 'market-data');
@@ -46,7 +49,13 @@ function validationMase(r: TrainResult, h: number): number {
 
 const fmt = (x: number | null | undefined, d = 3) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(d));
 
-async function benchTicker(ticker: string): Promise<{ ticker: string; chosen: string; valMase: number; r: BacktestResult; seconds: number }> {
+interface TickerRow {
+  ticker: string; chosen: string; valMase: number; r: BacktestResult; seconds: number;
+  /** Ridge on close + OHLCV features: at the backtest's origins, and at every test-period day. */
+  ridge: { mase: number; lambda: number; maseAllDays: number };
+}
+
+async function benchTicker(ticker: string): Promise<TickerRow> {
   const started = performance.now();
   const bars = await readBars(ticker);
   const testStart = Math.floor(bars.length * 0.8);
@@ -72,7 +81,15 @@ async function benchTicker(ticker: string): Promise<{ ticker: string; chosen: st
     if (!best || mase < best.mase) best = { config, mase };
   }
   const r = await runBacktest({ ticker, bars, origins: ORIGINS, horizon: HORIZON, retrainEvery: RETRAIN_EVERY, stride, config: best!.config, trainMaxBars: 2520 }, cachedTrainer);
-  return { ticker, chosen: `w${best!.config.window}/u${best!.config.units}`, valMase: best!.mase, r, seconds: (performance.now() - started) / 1000 };
+  const indexOf = new Map(bars.map((b, i) => [b.date, i]));
+  const origins = r.per_origin.map((o) => indexOf.get(o.origin)!);
+  const ridge = ridgeReferenceMase(bars, origins, HORIZON, RETRAIN_EVERY);
+  const everyDay = Array.from({ length: bars.length - HORIZON - origins[0]! }, (_, i) => origins[0]! + i);
+  const ridgeAllDays = ridgeReferenceMase(bars, everyDay, HORIZON, RETRAIN_EVERY * stride);
+  return {
+    ticker, chosen: `w${best!.config.window}/u${best!.config.units}`, valMase: best!.mase, r, seconds: (performance.now() - started) / 1000,
+    ridge: { ...ridge, maseAllDays: ridgeAllDays.mase },
+  };
 }
 
 const backend = await initBackend(isBackendName(process.env.TF_BACKEND) ? process.env.TF_BACKEND : undefined);
@@ -83,16 +100,19 @@ for (const ticker of TICKERS) {
   rows.push(row);
   console.log(`  ${ticker}: done in ${row.seconds.toFixed(0)} s`);
 }
-const head = ['ticker', 'test origins', 'config', 'val MASE', 'MASE model', 'naive', 'drift', 'mov.avg', 'dir.acc', 'cov80', 'cov95', 'alpha'];
-const table = rows.map(({ ticker, chosen, valMase, r }) => [
+const head = ['ticker', 'test origins', 'config', 'val MASE', 'MASE model', 'naive', 'drift', 'mov.avg', 'ridge', 'ridge all days', 'dir.acc', 'cov80', 'cov95', 'alpha'];
+const table = rows.map(({ ticker, chosen, valMase, r, ridge }) => [
   ticker, `${r.first_origin}..${r.last_origin}`, chosen, fmt(valMase), fmt(r.aggregates.model.mase), fmt(r.aggregates.naive.mase), fmt(r.aggregates.drift.mase),
-  fmt(r.aggregates.moving_average.mase), fmt(r.aggregates.model.directional_accuracy), fmt(r.coverage['80']), fmt(r.coverage['95']),
+  fmt(r.aggregates.moving_average.mase), fmt(ridge.mase), fmt(ridge.maseAllDays), fmt(r.aggregates.model.directional_accuracy), fmt(r.coverage['80']), fmt(r.coverage['95']),
   fmt(r.fits.reduce((s, f) => s + f.alpha, 0) / r.fits.length),
 ]);
 const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
 const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
 console.log(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
 for (const row of table) console.log(line(row));
+console.log(`ridge: a reference (not served) — ridge regression on the close features plus OHLCV ones (range, close in range,
+  overnight gap, open-to-close, volume vs 20-day mean), lambda chosen before the test period; "all days" forecasts from
+  every test-period day instead of the ${ORIGINS} origins (less noisy). Lambdas: ${rows.map((x) => `${x.ticker} ${x.ridge.lambda}`).join(', ')}`);
 
 const mases = rows.map((x) => x.r.aggregates.model.mase);
 const cov80 = rows.map((x) => x.r.coverage['80']);
