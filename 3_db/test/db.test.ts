@@ -31,6 +31,14 @@ describe('3_db', () => {
     assert.deepEqual(recent.map((b) => b.date), ['2024-01-04', '2024-01-05']);
   });
 
+  test('upsert stores nulls, fractional and large values exactly, and refuses a malformed date before writing', async () => {
+    const odd: DailyBar = { date: '2024-02-01', open: null, high: 1e6 + 0.123456789, low: 1e-7, close: 0.30000000000000004, adj_close: null, volume: 9_007_199_254_740_991 };
+    assert.deepEqual(await prices.upsertPrices(db.pool, 'ODD', 'csv', [odd]), { inserted: 1, updated: 0 });
+    assert.deepEqual(await prices.getPrices(db.pool, 'ODD'), [odd]);
+    await assert.rejects(prices.upsertPrices(db.pool, 'ODD', 'csv', [bar('2024-02-02,2024-02-03', 5)]), /not a YYYY-MM-DD date/);
+    assert.equal((await prices.getPrices(db.pool, 'ODD')).length, 1);
+  });
+
   test('two concurrent overlapping upserts leave no duplicates', async () => {
     const a = Array.from({ length: 200 }, (_, i) => bar(new Date(Date.UTC(2010, 0, 1 + i)).toISOString().slice(0, 10), 50 + i));
     const b = a.slice(100).concat(Array.from({ length: 100 }, (_, i) => bar(new Date(Date.UTC(2010, 0, 201 + i)).toISOString().slice(0, 10), 300 + i)));
