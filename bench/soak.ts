@@ -3,8 +3,8 @@
  * errors (target 0) and the services' RSS at start and end (target: growth <= 10%).
  *
  * The services run as processes on the csv source (RATE_LIMIT_PER_MINUTE=0): 2_load_data and
- * 4_nn_estimator (role both: it serves AND trains, the harder case). After a warm-up, for
- * SOAK_SECONDS (default 60):
+ * 4_nn_estimator (role both: it serves AND trains, the harder case). After a warm-up of both with
+ * the same traffic (SOAK_WARMUP_SECONDS, default 15), for SOAK_SECONDS (default 60):
  *   - estimator: 12 connections cycling 9 x GET /predict (3 tickers, several horizons) and
  *     1 x POST /predict (a 120-bar history);
  *   - loader: 2 connections at SOAK_LOAD_RATE (default 5) POST /load per second (ranges that are
@@ -21,6 +21,7 @@ import { freePort } from '../test/support/private-postgres.ts';
 import { getJson, type RunningService, startService, stopService } from '../test/support/stack.ts';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
+const WARMUP_SECONDS = Number(process.env.SOAK_WARMUP_SECONDS ?? 15);
 const LOAD_RATE = Number(process.env.SOAK_LOAD_RATE ?? 5);
 const TICKERS = ['AAPL', 'MSFT', 'NVDA'];
 const MODEL = { TRAIN_EPOCHS: process.env.SOAK_EPOCHS ?? '8', MODEL_WINDOW: '20', MODEL_UNITS: '8', TRAIN_MAX_BARS: '500' };
@@ -72,8 +73,13 @@ async function main(): Promise<void> {
       body: JSON.stringify({ ticker, start_date: '2023-10-02', end_date: '2023-12-29' }),
     }));
 
-    // Warm-up (JIT, connections, forecast caches).
-    await cannon({ url: estimator.url, connections: 12, duration: 5, requests });
+    // Warm-up of both services with the soak's own mix (JIT, connection pools, forecast caches,
+    // heaps growing to their working size) before RSS is sampled: a 60 s soak's first quarter
+    // otherwise still holds the loader's warm-up (+10% on its own), which is not a leak.
+    await Promise.all([
+      cannon({ url: estimator.url, connections: 12, duration: WARMUP_SECONDS, requests }),
+      cannon({ url: loader.url, connections: 2, duration: WARMUP_SECONDS, overallRate: LOAD_RATE, requests: loads }),
+    ]);
     // RSS sampled every 500 ms. A training's worker thread (its own V8 isolate and wasm heap)
     // comes and goes, so one sample says little: start = the peak over the first quarter of the
     // soak (a training included), end = the peak over the last quarter. A leak raises the latter.
