@@ -125,6 +125,20 @@ test('fine-tune keeps champion config and scaler and reports the champion on the
   assert.equal(result.championMetricsOnSameWindow.per_step.length, champion.config.horizon);
   assert.ok(result.train_range.start > champion.train_range.start, 'fine-tuned on the recent slice');
   assert.ok(result.final_val_loss <= champion.final_val_loss * 10);
+  // The reported losses are those of the weights kept, whether an epoch improved or not.
+  assert.ok(Number.isFinite(result.final_loss) && result.final_loss > 0, `final_loss ${result.final_loss}`);
+  assert.ok(result.best_epoch >= 0 && result.best_epoch <= result.epochs_run);
+
+  // A learning rate too small to move the weights: no epoch beats the start, the champion's own
+  // weights are kept (best epoch 0) and their training loss is still reported.
+  const frozen = await trainModel({
+    ticker: 'AAPL',
+    bars: aapl,
+    config: { fineTuneEpochs: 2, fineTuneLearningRate: 1e-12 },
+    warmStart: { artifact: champion.artifact, scaler: champion.scaler, config: champion.config, alpha: champion.alpha, trainedThrough: champion.train_range.end },
+  });
+  assert.equal(frozen.best_epoch, 0);
+  assert.ok(Number.isFinite(frozen.final_loss) && frozen.final_loss > 0, `final_loss ${frozen.final_loss}`);
 });
 
 test('forecast: horizon closes, finite and positive; batch equals single; errors are typed', async () => {
