@@ -7,7 +7,7 @@ import type { DailyBar } from '../../common/src/bars.ts';
 import { driftForecast, forecastWindows, movingAverageForecast, naiveForecast } from '../src/model/baselines.ts';
 import { resolveModelConfig } from '../src/model/config.ts';
 import { buildDataset, minimumBarsForTraining, NotEnoughBarsError, requiredHistory } from '../src/model/dataset.ts';
-import { computeFeatures, cumulativeLogReturns, FEATURE_WARMUP, N_FEATURES } from '../src/model/features.ts';
+import { computeFeatures, cumulativeLogReturns, FEATURE_WARMUP, mean, N_FEATURES, standardDeviation } from '../src/model/features.ts';
 import { evaluate, mae, mape, rmse } from '../src/model/metrics.ts';
 import { StandardScaler } from '../src/model/scaler.ts';
 import { fitShrinkage } from '../src/model/train.ts';
@@ -37,6 +37,24 @@ test('features: one row per day, NaN only during warm-up, finite afterwards', ()
     assert.ok(Number.isFinite(features.values[FEATURE_WARMUP * N_FEATURES + f]));
   }
   assert.ok(Array.from(features.values.subarray(FEATURE_WARMUP * N_FEATURES)).every(Number.isFinite));
+});
+
+test('features match their definitions (served models depend on them)', () => {
+  const closes = aapl.slice(-300).map((b) => b.close);
+  const { values } = computeFeatures(closes);
+  const r = (t: number) => Math.log(closes[t]! / closes[t - 1]!);
+  for (let t = FEATURE_WARMUP; t < closes.length; t++) {
+    const returns5 = [4, 3, 2, 1, 0].map((k) => Math.log(closes[t - k]!) - Math.log(closes[t - k - 1]!));
+    const expected = [
+      r(t),
+      Math.log(closes[t]!) - Math.log(closes[t - 5]!),
+      standardDeviation(returns5),
+      Math.log(closes[t]! / mean(closes.slice(t - 19, t + 1))),
+    ];
+    for (let f = 0; f < N_FEATURES; f++) {
+      assert.ok(Math.abs(values[t * N_FEATURES + f]! - expected[f]!) <= 1e-12, `day ${t} feature ${f}: ${values[t * N_FEATURES + f]} vs ${expected[f]}`);
+    }
+  }
 });
 
 test('features have no look-ahead: changing a future close leaves earlier rows unchanged', () => {

@@ -19,13 +19,15 @@ export function addDays(date: string, days: number): string {
   return d.toISOString().slice(0, 10);
 }
 
-/** The next `count` trading days strictly after `date`. */
+/** The next `count` trading days strictly after `date` (one Date walked forward: per request). */
 export function nextTradingDays(ticker: string, date: string, count: number): string[] {
+  const everyDay = tradesEveryDay(ticker);
+  const d = new Date(`${date}T00:00:00Z`);
   const out: string[] = [];
-  let d = date;
   while (out.length < count) {
-    d = addDays(d, 1);
-    if (isTradingDay(ticker, d)) out.push(d);
+    d.setUTCDate(d.getUTCDate() + 1);
+    const dow = d.getUTCDay();
+    if (everyDay || (dow !== 0 && dow !== 6)) out.push(d.toISOString().slice(0, 10));
   }
   return out;
 }

@@ -40,10 +40,25 @@ export function computeFeatures(closes: readonly number[]): FeatureMatrix {
     const row = t * N_FEATURES;
     values[row] = at(logReturns, t);
     values[row + 1] = at(logCloses, t) - at(logCloses, t - MOMENTUM_DAYS);
-    values[row + 2] = standardDeviation(logReturns.slice(t - VOLATILITY_DAYS + 1, t + 1));
-    values[row + 3] = Math.log(at(closes, t) / mean(closes.slice(t - MOVING_AVERAGE_DAYS + 1, t + 1)));
+    values[row + 2] = rangeStandardDeviation(logReturns, t - VOLATILITY_DAYS + 1, t + 1);
+    values[row + 3] = Math.log(at(closes, t) / rangeMean(closes, t - MOVING_AVERAGE_DAYS + 1, t + 1));
   }
   return { values, nDays, nFeatures: N_FEATURES };
+}
+
+// mean / standardDeviation over xs[from, to) without copying (this runs per request on
+// POST /predict); the same sums in the same order, so the values are bit-identical.
+function rangeMean(xs: readonly number[], from: number, to: number): number {
+  let sum = 0;
+  for (let i = from; i < to; i++) sum += at(xs, i);
+  return sum / (to - from);
+}
+
+function rangeStandardDeviation(xs: readonly number[], from: number, to: number): number {
+  const m = rangeMean(xs, from, to);
+  let sum = 0;
+  for (let i = from; i < to; i++) sum += (at(xs, i) - m) ** 2;
+  return Math.sqrt(sum / (to - from));
 }
 
 /** Cumulative log returns log(close[t+k] / close[t]) for k = 1..horizon (needs t + horizon < closes.length). */
