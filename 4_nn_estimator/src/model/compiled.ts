@@ -17,6 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LstmWeights } from './simd.ts';
+import { mulberry32 } from './random.ts';
 
 /** Anything that maps encoded windows [n, window, nFeatures] to the network's scaled outputs [n, outputs]. */
 export interface MovePredictor {
@@ -315,14 +316,3 @@ export function verifyCompiled(compiled: MovePredictor & { window: number; nFeat
   return { ok: maxAbsDiff <= tolerance, maxAbsDiff, windows: n };
 }
 
-/** Small seeded PRNG (deterministic verification windows). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

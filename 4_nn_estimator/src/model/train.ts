@@ -13,6 +13,7 @@ import { movesToPrices, predictLogReturnMoves } from './forecast.ts';
 import { buildModel, compileModel, deserializeModel, disposeModel, serializeModel, type ModelArtifact } from './lstm.ts';
 import { fitIntervals, recentVolatility, type IntervalModel } from './intervals.ts';
 import { evaluate, type Evaluation } from './metrics.ts';
+import { mulberry32 } from './random.ts';
 import { StandardScaler, type ScalerJSON } from './scaler.ts';
 
 export interface WarmStart {
@@ -372,14 +373,3 @@ function shuffledIndices(n: number, random: () => number): Int32Array {
   return order;
 }
 
-/** Small seeded PRNG for repeatable shuffles. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
