@@ -15,7 +15,7 @@ import { at, closesOf } from './features.ts';
 import { forecast } from './forecast.ts';
 import { covers, intervalsFor } from './intervals.ts';
 import { deserializeModel, disposeModel } from './lstm.ts';
-import { relativeMase } from './metrics.ts';
+import { evaluate, mae, relativeMase } from './metrics.ts';
 import { trainModel, type TrainInput, type TrainResult } from './train.ts';
 
 export interface BacktestInput {
@@ -128,9 +128,7 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
       const actual = closes.slice(t + 1, t + 1 + input.horizon);
       const forecasts = { model: point } as Record<ForecasterName, number[]>;
       for (const name of BASELINE_NAMES) forecasts[name] = baselines[name](closes, t, result.config.window, input.horizon);
-      const mae = Object.fromEntries(
-        Object.entries(forecasts).map(([name, f]) => [name, f.reduce((s, v, k) => s + Math.abs(v - at(actual, k)), 0) / actual.length]),
-      ) as Record<ForecasterName, number>;
+      const maeByForecaster = Object.fromEntries(Object.entries(forecasts).map(([name, f]) => [name, mae(f, actual)])) as Record<ForecasterName, number>;
       perOrigin.push({
         origin: at(dates, t),
         fit: fits.length - 1,
@@ -144,7 +142,7 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
           lower95: bands.map((b) => b.lower95),
           upper95: bands.map((b) => b.upper95),
         },
-        mae,
+        mae: maeByForecaster,
       });
     }
   } finally {
@@ -159,7 +157,7 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
     last_origin: at(perOrigin, perOrigin.length - 1).origin,
     n_origins: perOrigin.length,
     retrains: fits.length,
-    aggregates: aggregate(perOrigin, input.horizon),
+    aggregates: aggregate(perOrigin),
     coverage: coverage(perOrigin, input.horizon),
     fits,
     per_origin: perOrigin,
@@ -168,24 +166,25 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
   };
 }
 
-export function aggregate(perOrigin: readonly OriginResult[], horizon: number): Record<ForecasterName, Aggregate> {
+export function aggregate(perOrigin: readonly OriginResult[]): Record<ForecasterName, Aggregate> {
   const names: ForecasterName[] = ['model', ...BASELINE_NAMES];
-  const absErr = (name: ForecasterName, k?: number) =>
-    perOrigin.flatMap((o) => o.forecasts[name].map((f, s) => (k === undefined || s === k ? Math.abs(f - at(o.actual, s)) : Number.NaN)).filter(Number.isFinite));
-  const meanOf = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-  const naiveMae = meanOf(absErr('naive'));
-  const naiveStep = Array.from({ length: horizon }, (_, k) => meanOf(absErr('naive', k)));
+  const actuals = perOrigin.map((o) => o.actual);
+  const evaluations = new Map(names.map((name) => [name, evaluate(perOrigin.map((o) => o.forecasts[name]), actuals)]));
+  const naive = evaluations.get('naive')!;
   return Object.fromEntries(
     names.map((name) => {
-      const errs = perOrigin.flatMap((o) => o.forecasts[name].map((f, s) => ({ f, a: at(o.actual, s), last: o.last_close })));
-      const mae = meanOf(errs.map((e) => Math.abs(e.f - e.a)));
-      const rmse = Math.sqrt(meanOf(errs.map((e) => (e.f - e.a) ** 2)));
-      const mape = 100 * meanOf(errs.map((e) => Math.abs((e.f - e.a) / e.a)));
+      const e = evaluations.get(name)!;
       // Only points where the forecaster predicts a move count (a flat forecast has no direction).
-      const moved = errs.filter((e) => e.f !== e.last);
-      const directional = name === 'naive' || moved.length === 0 ? null : meanOf(moved.map((e) => (Math.sign(e.f - e.last) === Math.sign(e.a - e.last) ? 1 : 0)));
-      const mase_per_step = Array.from({ length: horizon }, (_, k) => relativeMase(meanOf(absErr(name, k)), at(naiveStep, k)));
-      return [name, { mae, rmse, mape, mase: relativeMase(mae, naiveMae), directional_accuracy: directional, mase_per_step }];
+      const moved = perOrigin.flatMap((o) => o.forecasts[name].map((f, s) => ({ f, a: at(o.actual, s), last: o.last_close }))).filter((x) => x.f !== x.last);
+      const directional = name === 'naive' || moved.length === 0
+        ? null
+        : moved.filter((x) => Math.sign(x.f - x.last) === Math.sign(x.a - x.last)).length / moved.length;
+      return [name, {
+        ...e.all_steps,
+        mase: relativeMase(e.all_steps.mae, naive.all_steps.mae),
+        directional_accuracy: directional,
+        mase_per_step: e.per_step.map((step, k) => relativeMase(step.mae, at(naive.per_step, k).mae)),
+      }];
     }),
   ) as Record<ForecasterName, Aggregate>;
 }
@@ -211,12 +210,6 @@ export function coverage(perOrigin: readonly OriginResult[], horizon: number): B
     per_step_80: Array.from({ length: horizon }, (_, k) => share('80', k)),
     per_step_95: Array.from({ length: horizon }, (_, k) => share('95', k)),
   };
-}
-
-/** The stored/listed form: everything but the per-origin forecast arrays' bulk stays. */
-export function summarise(result: BacktestResult) {
-  const { per_origin, ...summary } = result;
-  return { ...summary, per_origin: per_origin.map((o) => ({ origin: o.origin, fit: o.fit, last_close: o.last_close, mae: o.mae })) };
 }
 
 const pad = (s: string, n: number) => s.padStart(n);

@@ -37,8 +37,6 @@ export const ModelConfigSchema = z.object({
 
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 
-export const DEFAULT_MODEL_CONFIG: ModelConfig = ModelConfigSchema.parse({});
-
 /** Defaults filled in and validated; throws a ZodError on invalid values. */
 export function resolveModelConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
   return ModelConfigSchema.parse(overrides);

@@ -68,17 +68,12 @@ export function cumulativeLogReturns(closes: readonly number[], t: number, horiz
 }
 
 export function mean(xs: readonly number[]): number {
-  let sum = 0;
-  for (const x of xs) sum += x;
-  return sum / xs.length;
+  return rangeMean(xs, 0, xs.length);
 }
 
 /** Population standard deviation. */
 export function standardDeviation(xs: readonly number[]): number {
-  const m = mean(xs);
-  let sum = 0;
-  for (const x of xs) sum += (x - m) ** 2;
-  return Math.sqrt(sum / xs.length);
+  return rangeStandardDeviation(xs, 0, xs.length);
 }
 
 /** Checked index access (noUncheckedIndexedAccess): out of range is a programming error. */

@@ -4,7 +4,7 @@ import { errorResponseSchema, HttpError } from '@stocks/common';
 import { models, type ModelSummary } from '@stocks/db';
 import { promoteVersion, rollback } from '../champions.ts';
 import { exportModel } from '../model/export.ts';
-import { isIntervalModel } from '../model/intervals.ts';
+import { INTERVAL_LEVELS, isIntervalModel } from '../model/intervals.ts';
 import { relativeMase } from '../model/metrics.ts';
 import {
   championChangeSchema, exportSchema, modelsQuerySchema, modelsResponseSchema, rollbackBodySchema, versionParamsSchema,
@@ -44,7 +44,7 @@ export function presentModel(m: ModelSummary) {
     baselines: stored
       ? { naive: scored(stored.naive, stored.naive), drift: scored(stored.drift, stored.naive), moving_average: scored(stored.moving_average, stored.naive) }
       : null,
-    intervals: isIntervalModel(intervals) ? { method: intervals.method, levels: [80, 95], validation_windows: intervals.n } : null,
+    intervals: isIntervalModel(intervals) ? { method: intervals.method, levels: [...INTERVAL_LEVELS], validation_windows: intervals.n } : null,
     skill_vs_naive: typeof skill === 'number' ? skill : null,
     alpha: m.alpha,
     hyper_parameters: m.config,
