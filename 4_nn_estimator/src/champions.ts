@@ -31,8 +31,7 @@ async function changeChampion(pool: Pool, ticker: string, version: number, actio
   return withTransaction(pool, async (tx) => {
     // Serialise concurrent promotions of one ticker (the unique index would reject the loser anyway).
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`champion:${ticker}`]);
-    const { rows } = await tx.query<{ version: number }>('SELECT version FROM models WHERE ticker = $1 AND is_champion', [ticker]);
-    const previous = rows[0]?.version ?? null;
+    const previous = (await models.getChampionVersion(tx, ticker)) ?? null;
     await models.setChampion(tx, ticker, version, action, reason);
     await tx.query('SELECT pg_notify($1, $2)', [CHAMPION_CHANNEL, ticker]);
     return { ticker, champion_version: version, previous_version: previous, action };

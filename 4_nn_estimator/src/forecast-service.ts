@@ -18,6 +18,7 @@ import { MicroBatcher } from './batcher.ts';
 import type { EstimatorMetrics } from './metrics.ts';
 import { forecastSchema } from './schemas.ts';
 import type { ChampionCache, ChangeHandlers, Forecast, ForecastRequest, LoadedChampion } from './serving.ts';
+import { noStoredPrices } from './errors.ts';
 
 export interface ForecastServiceOptions {
   /** Coalesce bursts of notifications (a load of many tickers) before recomputing. */
@@ -198,7 +199,7 @@ export class ForecastService {
     const generation = this.generations.get(ticker) ?? 0;
     const task = (async () => {
       const bars = await prices.getRecentPrices(this.pool, ticker, champion.history);
-      if (bars.length === 0) throw new HttpError(404, `No stored prices for ${ticker}. Load some first: POST /load on 2_load_data.`);
+      if (bars.length === 0) throw noStoredPrices(ticker);
       if (bars.length < champion.history) {
         throw new HttpError(404, `${ticker} has ${bars.length} stored bars; the model needs ${champion.history}.`);
       }

@@ -27,8 +27,6 @@ export interface LoadedChampion {
   model: tf.LayersModel;
   /** What forecasts run on: the compiled forward pass when it matched TF.js at load, else TF.js. */
   predictor: MovePredictor;
-  /** The load-time agreement check of the compiled path (undefined: it could not be compiled). */
-  compiledCheck?: VerifyResult;
   scaler: StandardScaler;
   config: ModelConfig;
   alpha: number;
@@ -111,13 +109,12 @@ export class ChampionCache {
     });
     const config = row.config as unknown as ModelConfig;
     const scaler = StandardScaler.fromJSON(row.scaler as ScalerJSON);
-    const { predictor, check } = await this.choosePredictor(ticker, row.version, model, config, scaler);
+    const { predictor } = await this.choosePredictor(ticker, row.version, model, config, scaler);
     return {
       ticker,
       version: row.version,
       model,
       predictor,
-      ...(check ? { compiledCheck: check } : {}),
       scaler,
       config,
       alpha: row.alpha,

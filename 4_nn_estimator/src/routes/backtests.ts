@@ -9,6 +9,7 @@ import { type QueueOptions, submitJob } from '../queue.ts';
 import {
   type BacktestDetail, backtestDetailSchema, backtestParamsSchema, backtestRequestSchema, backtestsQuerySchema, backtestsResponseSchema, type BacktestSummary, jobAcceptedSchema,
 } from '../schemas.ts';
+import { noStoredPrices } from '../errors.ts';
 
 export interface BacktestRouteOptions {
   boss: PgBoss;
@@ -37,7 +38,7 @@ export const backtestRoutes: FastifyPluginAsync<BacktestRouteOptions> = async (f
   }, async (request, reply) => {
     const { ticker, origins, horizon, retrain_every } = request.body;
     const coverage = await prices.getCoverage(app.pool, ticker);
-    if (!coverage) throw new HttpError(404, `No stored prices for ${ticker}. Load some first: POST /load on 2_load_data.`);
+    if (!coverage) throw noStoredPrices(ticker);
     const needed = minTrain + origins - 1 + horizon;
     if (coverage.rows < needed) {
       throw new HttpError(422, `${ticker} has ${coverage.rows} stored bars; ${origins} origins with horizon ${horizon} need at least ${needed}. Ask for fewer origins or load a longer history.`, { needed, got: coverage.rows });

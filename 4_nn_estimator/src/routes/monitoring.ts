@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { errorResponseSchema, HttpError, lastCompletedTradingDay, tradingDaysBetween } from '@stocks/common';
+import { errorResponseSchema, lastCompletedTradingDay, tradingDaysBetween } from '@stocks/common';
 import { models, monitoring, prices } from '@stocks/db';
 import type { EstimatorEnv } from '../config.ts';
 import { createMonitoringMetrics } from '../monitoring/metrics.ts';
@@ -9,12 +9,11 @@ import {
   forecastsQuerySchema, forecastsResponseSchema, jobsQuerySchema, jobsResponseSchema, monitoringQuerySchema, monitoringResponseSchema,
   pricesQuerySchema, pricesResponseSchema, tickersResponseSchema,
 } from '../monitoring/schemas.ts';
+import { noStoredPrices } from '../errors.ts';
 
 export interface MonitoringRouteOptions {
   env: Pick<EstimatorEnv, 'DRIFT_THRESHOLD' | 'DRIFT_RECENT_DAYS' | 'LIVE_MIN_REALISED'>;
 }
-
-const noPrices = (ticker: string) => new HttpError(404, `No stored prices for ${ticker}. Load some first: POST /load on 2_load_data.`);
 
 /**
  * Live monitoring (GET /monitoring and its metrics) and the small read-only endpoints the page
@@ -54,7 +53,7 @@ const plugin: FastifyPluginAsync<MonitoringRouteOptions> = async (fastify, opts)
     },
   }, async (request) => {
     const report = await monitor.report(request.query.ticker);
-    if (!report) throw noPrices(request.query.ticker);
+    if (!report) throw noStoredPrices(request.query.ticker);
     return report;
   });
 
@@ -86,7 +85,7 @@ const plugin: FastifyPluginAsync<MonitoringRouteOptions> = async (fastify, opts)
   }, async (request) => {
     const { ticker, days } = request.query;
     const bars = await prices.getRecentPrices(app.pool, ticker, days);
-    if (bars.length === 0) throw noPrices(ticker);
+    if (bars.length === 0) throw noStoredPrices(ticker);
     return { ticker, prices: bars.map((b) => ({ date: b.date, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume })) };
   });
 

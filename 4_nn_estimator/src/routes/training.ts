@@ -8,6 +8,7 @@ import { minimumBarsForTraining } from '../model/dataset.ts';
 import { resolveModelConfig } from '../model/config.ts';
 import { type QueueOptions, submitJob } from '../queue.ts';
 import { fineTuneRequestSchema, jobAcceptedSchema, jobParamsSchema, jobSchema, trainRequestSchema } from '../schemas.ts';
+import { noStoredPrices } from '../errors.ts';
 
 export interface TrainingRouteOptions {
   boss: PgBoss;
@@ -30,7 +31,7 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (f
   }, async (request, reply) => {
     const { ticker, end_date } = request.body;
     const coverage = await prices.getCoverage(app.pool, ticker);
-    if (!coverage) throw new HttpError(404, `No stored prices for ${ticker}. Load some first: POST /load on 2_load_data.`);
+    if (!coverage) throw noStoredPrices(ticker);
     if (coverage.rows < needed) {
       throw new HttpError(422, `${ticker} has ${coverage.rows} stored bars; training needs at least ${needed}. Load a longer history first.`);
     }
