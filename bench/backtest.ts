@@ -123,3 +123,5 @@ console.log(`  model MASE <= 1.00 on every ticker: ${verdict(mases.every((m) => 
 console.log(`  model MASE < 0.98 on at least one:  ${verdict(mases.some((m) => m < 0.98))} (best ${fmt(Math.min(...mases))} on ${rows[mases.indexOf(Math.min(...mases))]!.ticker})`);
 console.log(`  80% coverage within [0.75, 0.85]:   per ticker ${verdict(cov80.every((c) => c >= 0.75 && c <= 0.85))} (${cov80.filter((c) => c >= 0.75 && c <= 0.85).length}/${cov80.length} inside), mean over tickers ${fmt(pooled80)} ${verdict(pooled80 >= 0.75 && pooled80 <= 0.85)}`);
 console.log(`  total ${rows.reduce((s, x) => s + x.seconds, 0).toFixed(0)} s`);
+const allMet = mases.every((m) => m <= 1) && mases.some((m) => m < 0.98) && cov80.every((c) => c >= 0.75 && c <= 0.85);
+process.exitCode = allMet ? 0 : 1;

@@ -115,6 +115,7 @@ async function speed(): Promise<void> {
   console.log(`re-upsert of the same rows (nothing changes, ${unchanged} rows touched): ${fmt(reupsert)}`);
   console.log(`row-by-row INSERT baseline: ${fmt(baseline)} (${Math.round(total / (baseline / 1000)).toLocaleString('en-US')} rows/s)`);
   console.log(`ratio baseline / bulk: ${(baseline / median).toFixed(1)}x  target >= 10x: ${baseline / median >= 10 ? 'OK' : 'MISSED'}`);
+  if (median >= 1000 || baseline / median < 10) process.exitCode = 1;
 }
 
 async function memory(label: string, run: () => Promise<{ read: number; stored: number }>): Promise<void> {

@@ -37,7 +37,8 @@ for (const name of selected) {
 
 console.log('\n=== summary ===');
 for (const r of results) {
-  const verdict = r.code !== 0 && r.code !== 1 ? `failed (exit ${r.code})` : r.missed.length ? `${r.missed.length} line(s) MISSED:` : 'targets met';
+  // Exit 1 is also what a bench that threw returns: without a MISSED line that is a failure.
+  const verdict = r.missed.length ? `${r.missed.length} line(s) MISSED:` : r.code === 0 ? 'targets met' : `failed (exit ${r.code})`;
   console.log(`  bench:${r.name.padEnd(8)} ${r.seconds.toFixed(0).padStart(5)} s  ${verdict}`);
   for (const line of r.missed) console.log(`      ${line}`);
 }

@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { createTestDatabase } from '@stocks/db/testing';
 import { MARKET_DATA_DIR, readMarketData } from '../test/support/market-data.ts';
+import { waitFor } from '../test/support/faults.ts';
 import { freePort } from '../test/support/private-postgres.ts';
 import { getJson, type RunningService, startService, stopService } from '../test/support/stack.ts';
 
@@ -33,12 +34,12 @@ const rssMb = (s: RunningService) => {
 
 const post = (url: string, body: unknown) => getJson(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-async function waitJob(estimator: RunningService, id: string): Promise<string> {
-  for (;;) {
-    const job = (await getJson(`${estimator.url}/jobs/${id}`)).body;
-    if (job.status === 'succeeded' || job.status === 'failed') return job.status;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/** A job's final status; a job stuck for 10 minutes fails the bench instead of hanging it. */
+function waitJob(estimator: RunningService, id: string): Promise<string> {
+  return waitFor(`job ${id} to finish`, async () => {
+    const { status } = (await getJson(`${estimator.url}/jobs/${id}`)).body as { status: string };
+    return status === 'succeeded' || status === 'failed' ? status : undefined;
+  }, { timeoutMs: 600_000, intervalMs: 250, describe: () => estimator.output().slice(-2000) });
 }
 
 function cannon(opts: autocannon.Options): Promise<autocannon.Result> {

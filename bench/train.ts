@@ -48,3 +48,4 @@ console.log(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
 for (const r of rows) console.log(line(r));
 console.log('\ntargets (wasm):');
 for (const v of verdicts) console.log(v);
+if (verdicts.some((v) => v.includes('MISSED'))) process.exitCode = 1;

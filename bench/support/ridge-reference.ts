@@ -6,12 +6,13 @@
  * backtest's origins, refitted as often, seeing only bars up to each origin.
  */
 import type { DailyBar } from '@stocks/common';
-import { at, closesOf, computeFeatures, FEATURE_WARMUP, mean } from '../../4_nn_estimator/src/model/features.ts';
+import { at, closesOf, computeFeatures, cumulativeLogReturns, FEATURE_WARMUP, mean } from '../../4_nn_estimator/src/model/features.ts';
+import { relativeMase } from '../../4_nn_estimator/src/model/metrics.ts';
 
 const VOLUME_DAYS = 20;
 
 /** Feature rows (NaN where undefined); close features first, then OHLCV ones when the bar has them. */
-export function referenceFeatures(bars: readonly DailyBar[]): number[][] {
+function referenceFeatures(bars: readonly DailyBar[]): number[][] {
   const closes = closesOf(bars);
   const base = computeFeatures(closes);
   const logVolume = bars.map((b) => Math.log(Math.max(1, b.volume ?? 1)));
@@ -30,12 +31,12 @@ export function referenceFeatures(bars: readonly DailyBar[]): number[][] {
   });
 }
 
-export interface RidgeFit {
+interface RidgeFit {
   predict(row: readonly number[]): number[];
 }
 
 /** Fits on rows [first, lastOrigin - horizon] whose targets are all known at lastOrigin. */
-export function fitRidge(features: number[][], closes: readonly number[], lastOrigin: number, horizon: number, lambda: number, maxRows = 2520): RidgeFit {
+function fitRidge(features: number[][], closes: readonly number[], lastOrigin: number, horizon: number, lambda: number, maxRows = 2520): RidgeFit {
   const rows: number[] = [];
   for (let t = Math.max(FEATURE_WARMUP + 1, lastOrigin - horizon - maxRows + 1); t <= lastOrigin - horizon; t++) {
     if (features[t]!.every(Number.isFinite)) rows.push(t);
@@ -50,8 +51,7 @@ export function fitRidge(features: number[][], closes: readonly number[], lastOr
   const rhs = Array.from({ length: d }, () => new Float64Array(horizon));
   for (const t of rows) {
     const x = z(features[t]!);
-    const base = Math.log(at(closes, t));
-    const y = Array.from({ length: horizon }, (_, k) => Math.log(at(closes, t + k + 1)) - base);
+    const y = cumulativeLogReturns(closes, t, horizon);
     for (let i = 0; i < d; i++) {
       for (let j = 0; j < d; j++) gram[i]![j]! += x[i]! * x[j]!;
       for (let k = 0; k < horizon; k++) rhs[i]![k]! += x[i]! * y[k]!;
@@ -126,5 +126,5 @@ function maseAt(features: number[][], closes: readonly number[], origins: readon
       naive += Math.abs(at(closes, o) - actual);
     }
   });
-  return model / naive;
+  return relativeMase(model, naive);
 }
