@@ -2,8 +2,6 @@ import { z } from 'zod';
 import { isoDateSchema as calendarDate, tickerSchema } from '@stocks/common';
 import { EARLIEST_DATE as EARLIEST } from './quality.ts';
 
-export { tickerSchema };
-
 /** A real calendar date between 1900-01-01 and a week from now. */
 export const isoDateSchema = calendarDate
   .refine((s) => s >= EARLIEST, `must be on or after ${EARLIEST}`)

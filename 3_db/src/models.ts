@@ -148,15 +148,3 @@ export async function previousChampionVersion(db: Queryable, ticker: string): Pr
   );
   return rows[0] ? Number(rows[0].version) : undefined;
 }
-
-export interface ModelEvent {
-  version: number;
-  action: string;
-  reason: string | null;
-  created_at: Date;
-}
-
-export async function listEvents(db: Queryable, ticker: string, limit = 50): Promise<ModelEvent[]> {
-  const { rows } = await db.query(`SELECT version, action, reason, created_at FROM model_events WHERE ticker = $1 ORDER BY id DESC LIMIT $2`, [ticker, limit]);
-  return rows.map((r) => ({ ...r, version: Number(r.version) }));
-}

@@ -50,10 +50,15 @@ export async function upsertPrices(db: Queryable, ticker: string, source: string
   return rows[0]!;
 }
 
-/** A Postgres array literal of values that need no quoting: numbers and ISO dates (checked). */
-function arrayLiteral(values: ReadonlyArray<number | string | null>): string {
+/**
+ * A Postgres array literal of values that need no quoting: finite numbers and ISO dates, both
+ * checked (a NaN price would otherwise be stored: NaN > 0 holds in Postgres); null and undefined
+ * are NULL, as pg sends them.
+ */
+function arrayLiteral(values: ReadonlyArray<number | string | null | undefined>): string {
   return `{${values.map((v) => {
-    if (v === null) return 'NULL';
+    if (v === null || v === undefined) return 'NULL';
+    if (typeof v === 'number' && !Number.isFinite(v)) throw new TypeError(`not a finite number: ${v}`);
     if (typeof v === 'string' && !ISO_DATE.test(v)) throw new TypeError(`not a YYYY-MM-DD date: ${JSON.stringify(v)}`);
     return String(v);
   }).join(',')}}`;

@@ -36,6 +36,7 @@ describe('3_db', () => {
     assert.deepEqual(await prices.upsertPrices(db.pool, 'ODD', 'csv', [odd]), { inserted: 1, updated: 0 });
     assert.deepEqual(await prices.getPrices(db.pool, 'ODD'), [odd]);
     await assert.rejects(prices.upsertPrices(db.pool, 'ODD', 'csv', [bar('2024-02-02,2024-02-03', 5)]), /not a YYYY-MM-DD date/);
+    await assert.rejects(prices.upsertPrices(db.pool, 'ODD', 'csv', [bar('2024-02-02', Number.NaN)]), /not a finite number: NaN/);
     assert.equal((await prices.getPrices(db.pool, 'ODD')).length, 1);
   });
 

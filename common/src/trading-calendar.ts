@@ -8,8 +8,11 @@ export function tradesEveryDay(ticker: string): boolean {
 }
 
 export function isTradingDay(ticker: string, date: string): boolean {
-  if (tradesEveryDay(ticker)) return true;
-  const dow = new Date(`${date}T00:00:00Z`).getUTCDay();
+  return tradesEveryDay(ticker) || isWeekday(new Date(`${date}T00:00:00Z`));
+}
+
+function isWeekday(d: Date): boolean {
+  const dow = d.getUTCDay();
   return dow !== 0 && dow !== 6;
 }
 
@@ -26,8 +29,7 @@ export function nextTradingDays(ticker: string, date: string, count: number): st
   const out: string[] = [];
   while (out.length < count) {
     d.setUTCDate(d.getUTCDate() + 1);
-    const dow = d.getUTCDay();
-    if (everyDay || (dow !== 0 && dow !== 6)) out.push(d.toISOString().slice(0, 10));
+    if (everyDay || isWeekday(d)) out.push(d.toISOString().slice(0, 10));
   }
   return out;
 }
