@@ -113,13 +113,22 @@ export interface ImportOptions {
 export async function importCsv(pool: Pool, ticker: string, input: CsvInput, opts: ImportOptions = {}): Promise<ImportResponse> {
   const chunkRows = opts.chunkRows ?? 5_000;
   return withTransaction(pool, async (tx) => {
-    await prices.lockTickerForWrite(tx, ticker);
+    // The transaction stays open while the client uploads: a stalled upload must not keep a pool
+    // connection (and the ticker's write lock) forever. Postgres ends the session after 60 s
+    // without a statement; the import then fails and rolls back.
+    await tx.query(`SET LOCAL idle_in_transaction_session_timeout = '60s'`);
+    let locked = false;
     const result: ImportResponse = {
       ticker, source: 'import', read: 0, stored: 0, inserted: 0, updated: 0, rejected: {}, first_date: null, last_date: null,
     };
     const seen = new Set<string>(); // ~40 bytes per date: 100 years of bars is a few MB at most
     let chunk: DailyBar[] = [];
     const flush = async () => {
+      if (!locked) {
+        // Taken at the first write, not before the first chunk has arrived.
+        await prices.lockTickerForWrite(tx, ticker);
+        locked = true;
+      }
       const cleaned = cleanBars(chunk);
       chunk = [];
       mergeRejected(result.rejected, cleaned.rejected);
