@@ -9,6 +9,7 @@ import { parse, stringify } from 'yaml';
 import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { composeEnvironment, REPO_ROOT } from './support/compose.ts';
 import { MARKET_DATA_DIR } from './support/market-data.ts';
+import { freePort } from './support/private-postgres.ts';
 import { getJson, type RunningService, startService, stopService } from './support/stack.ts';
 
 /**
@@ -17,8 +18,9 @@ import { getJson, type RunningService, startService, stopService } from './suppo
  * Debian's Prometheus scrapes them with the project's configuration, and every metric the
  * Grafana dashboard queries must be exported by some service.
  */
-const PORTS = { '2_load_data': 18201, '4_nn_estimator': 18202, '1_shepherd': 18203 } as const;
-const PROMETHEUS_PORT = 19290;
+// Free ports handed out by the system (filled in before()), so parallel checkouts do not collide.
+const PORTS = { '2_load_data': 0, '4_nn_estimator': 0, '1_shepherd': 0 };
+let PROMETHEUS_PORT = 0;
 const TOKEN = 'test-token-0123456789abcdef';
 
 // What a user's .env would say for this run: csv source, two tickers, small fast models.
@@ -57,6 +59,8 @@ describe('deployment wiring without Docker', () => {
   let promDir: string | undefined;
 
   before(async () => {
+    for (const k of Object.keys(PORTS) as (keyof typeof PORTS)[]) PORTS[k] = await freePort();
+    PROMETHEUS_PORT = await freePort();
     db = await createTestDatabase('stocks_deploy');
     const start = (name: keyof typeof PORTS, svc: 'load_data' | 'nn_estimator' | 'shepherd') =>
       startService(svc, PORTS[name], localise(composeEnvironment(name, DOTENV), db));

@@ -3,19 +3,22 @@ import { after, before, describe, test } from 'node:test';
 import { isTradingDay } from '@stocks/common';
 import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { MARKET_DATA_DIR } from './support/market-data.ts';
+import { freePort } from './support/private-postgres.ts';
 import { getJson, type RunningService, startService, stopService } from './support/stack.ts';
 
 /**
  * The product end to end as separate processes: the shepherd's startup run loads two tickers
  * from a folder of Yahoo CSVs through 2_load_data, has 4_nn_estimator train them, and
- * /predict answers. Ports are offset so a stack started with `npm start` can keep running.
+ * /predict answers. Ports are free ones the system hands out, so a stack started with `npm start` (or another
+ * checkout's tests) can keep running.
  */
 describe('the stack end to end (csv source, two tickers)', () => {
   let db: TestDatabase;
   const services: RunningService[] = [];
-  const ports = { load_data: 18101, nn_estimator: 18102, shepherd: 18103 };
+  const ports = { load_data: 0, nn_estimator: 0, shepherd: 0 };
 
   before(async () => {
+    for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await freePort();
     db = await createTestDatabase('stocks_e2e');
     // The test database's migrations are applied; the services re-check them on start.
     const common = { DATABASE_URL: db.url, LOG_LEVEL: 'warn' };

@@ -5,6 +5,7 @@ import { prices } from '@stocks/db';
 import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { halfSentPost, SMALL_MODEL, timedFetch, waitFor } from './support/faults.ts';
 import { readMarketData } from './support/market-data.ts';
+import { freePort } from './support/private-postgres.ts';
 import { type RunningService, startService, stopService } from './support/stack.ts';
 
 /**
@@ -87,7 +88,7 @@ describe('a training worker killed with SIGKILL mid-fit', () => {
     // A short lease and a maintenance every second, so the expiry is seen in seconds.
     const lease = { JOB_TIMEOUT_SECONDS: '10', QUEUE_MAINTENANCE_SECONDS: '1', JOB_RETRY_LIMIT: '2' };
     const common = { DATABASE_URL: db.url, LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0', ...lease };
-    const a = await startService('nn_estimator', 18311, { ...common, ...SLOW_FIT, ESTIMATOR_ROLE: 'both' });
+    const a = await startService('nn_estimator', await freePort(), { ...common, ...SLOW_FIT, ESTIMATOR_ROLE: 'both' });
     services.push(a);
     const jobId = await submitTrain(a, 'AAPL');
     const watch = watchRegistry(db, jobId);
@@ -105,7 +106,7 @@ describe('a training worker killed with SIGKILL mid-fit', () => {
     assert.deepEqual(await registry(db), before, 'the killed attempt changed the registry');
     assert.equal((await jobRow(db, jobId)).status, 'running', 'the row still names the dead worker until the lease runs out');
 
-    const b = await startService('nn_estimator', 18312, { ...common, ...SMALL_MODEL, ESTIMATOR_ROLE: 'worker' });
+    const b = await startService('nn_estimator', await freePort(), { ...common, ...SMALL_MODEL, ESTIMATOR_ROLE: 'worker' });
     services.push(b);
     const done = await waitFor('the job to finish on worker B', async () => {
       const j = await jobRow(db, jobId);
@@ -143,7 +144,7 @@ describe('a training worker stopped with SIGTERM mid-fit (two worker processes)'
   test('in-flight requests finish and the job is released at once, not after its lease', async () => {
     // A lease far longer than the test: only the release can explain a quick retry.
     const common = { DATABASE_URL: db.url, LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0', JOB_TIMEOUT_SECONDS: '600', JOB_RETRY_LIMIT: '1' };
-    const a = await startService('nn_estimator', 18321, { ...common, ...SLOW_FIT, ESTIMATOR_ROLE: 'both' });
+    const a = await startService('nn_estimator', await freePort(), { ...common, ...SLOW_FIT, ESTIMATOR_ROLE: 'both' });
     services.push(a);
     const jobId = await submitTrain(a, 'MSFT');
     const watch = watchRegistry(db, jobId);
@@ -151,7 +152,7 @@ describe('a training worker stopped with SIGTERM mid-fit (two worker processes)'
       const j = await jobRow(db, jobId);
       return j?.status === 'running' && j.worker === workerId(a);
     }, { timeoutMs: 30_000 });
-    const b = await startService('nn_estimator', 18322, { ...common, ...SMALL_MODEL, ESTIMATOR_ROLE: 'worker' });
+    const b = await startService('nn_estimator', await freePort(), { ...common, ...SMALL_MODEL, ESTIMATOR_ROLE: 'worker' });
     services.push(b);
     assert.equal((await jobRow(db, jobId)).worker, workerId(a), 'B cannot take an active job');
     const limitBefore = (await queueRow(db, jobId)).retry_limit;

@@ -6,6 +6,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { prices } from '@stocks/db';
 import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { readMarketData } from './support/market-data.ts';
+import { freePort } from './support/private-postgres.ts';
 import { getJson, type RunningService, startService, stopService } from './support/stack.ts';
 import { REPO_ROOT } from './support/compose.ts';
 
@@ -41,7 +42,7 @@ describe('the forecast page in headless Chromium', { skip }, () => {
     const aapl = await readMarketData('AAPL');
     await prices.upsertPrices(db.pool, 'AAPL', 'csv', aapl.filter((b) => b.date <= ORIGIN).slice(-450));
     await prices.upsertPrices(db.pool, 'MSFT', 'csv', (await readMarketData('MSFT')).slice(-300));
-    estimator = await startService('nn_estimator', 18202, {
+    estimator = await startService('nn_estimator', await freePort(), {
       DATABASE_URL: db.url, LOG_LEVEL: 'warn', TRAIN_EPOCHS: '1', MODEL_WINDOW: '20', MODEL_UNITS: '8', TRAIN_MAX_BARS: '400',
     });
     const api = estimator.url;
