@@ -1,0 +1,274 @@
+/**
+ * The learned scale model ('model' among the band models): a small network (scale-network.ts) on
+ * volatility features (volatility-features.ts) forecasts the variance of the cumulative log return
+ * for every step; conformal quantiles of the standardised validation returns turn it into bands.
+ *
+ * Inside each fit, chronologically: the first TRAIN_SHARE of the origins train the candidates, the
+ * rest (after a purge of `horizon` origins, so no training target overlaps a validation one) are
+ * validation: early stopping, the choice among CANDIDATES (lowest validation NLL), the conformal
+ * quantiles and the champion/challenger test all use it. Nothing after the last training bar is seen.
+ */
+import type { DailyBar } from '@stocks/common';
+import { z } from 'zod';
+import { at } from '../features.ts';
+import { quantileSorted } from '../intervals.ts';
+import { cumulativeVariances, trainScaleNetwork, type ScaleNetworkWeights, type ScaleSamples, type ScaleTrainingOptions } from './scale-network.ts';
+import type { BandForecast, BandModel, BandModelFitter } from './types.ts';
+import { dailyVariances, meanSquaredReturn, N_VOLATILITY_FEATURES, VOLATILITY_FEATURE_NAMES, VOLATILITY_WARMUP, volatilityFeatures, type DailyVariances } from './volatility-features.ts';
+
+export interface LearnedScaleOptions {
+  /**
+   * Steps the network is trained on: the NLL averages over them, so a long horizon would trade the
+   * short steps users read most for distant ones. Served horizons beyond it follow the same reverting path.
+   */
+  horizon: number;
+  /** Most recent bars a fit uses. */
+  maxBars: number;
+  seed: number;
+  /** Settings tried; the one with the lowest validation NLL is kept. */
+  candidates: ReadonlyArray<Pick<ScaleTrainingOptions, 'hidden' | 'l2'>>;
+}
+
+export const DEFAULT_LEARNED_OPTIONS: LearnedScaleOptions = {
+  horizon: 10,
+  maxBars: 2520,
+  seed: 42,
+  candidates: [
+    { hidden: 0, l2: 1e-2 },
+    { hidden: 8, l2: 1e-2 },
+    { hidden: 8, l2: 1e-1 },
+  ],
+};
+
+const TRAIN_SHARE = 0.7;
+const TRAINING = { learningRate: 0.005, maxEpochs: 600, patience: 6 } as const;
+/** Bars fed to the features at serving: the EWMA's start is forgotten (0.94^400 ~ 2e-11) long before. */
+const SERVING_BARS = 400;
+/** Fewest validation windows that give usable 2.5% / 97.5% quantiles. */
+const MIN_VALIDATION_WINDOWS = 60;
+
+export class NotEnoughBarsForBandsError extends RangeError {
+  override readonly name = 'NotEnoughBarsForBandsError';
+}
+
+const QuantilesSchema = z.object({ q025: z.array(z.number()), q10: z.array(z.number()), q90: z.array(z.number()), q975: z.array(z.number()) });
+export type StepQuantiles = z.infer<typeof QuantilesSchema>;
+
+export const LearnedScaleJsonSchema = z.object({
+  kind: z.literal('learned_scale'),
+  version: z.literal(1),
+  horizon: z.number().int().positive(),
+  referenceVariance: z.number().positive(),
+  featureMean: z.array(z.number()).length(N_VOLATILITY_FEATURES),
+  featureStd: z.array(z.number().positive()).length(N_VOLATILITY_FEATURES),
+  weights: z.object({
+    nFeatures: z.literal(N_VOLATILITY_FEATURES),
+    hidden: z.number().int().min(0),
+    w1: z.array(z.number()),
+    b1: z.array(z.number()),
+    w2: z.array(z.number()),
+    wSkip: z.array(z.number()),
+    b: z.array(z.number()).length(2),
+    rhoLogit: z.number(),
+  }),
+  /** Conformal quantiles of r_{t,k} / sqrt(var_{t,k}) per step on the validation windows. */
+  quantiles: QuantilesSchema,
+  selection: z.object({
+    chosen: z.object({ hidden: z.number(), l2: z.number() }),
+    candidates: z.array(z.object({ hidden: z.number(), l2: z.number(), validation_nll: z.number(), epochs: z.number() })),
+    n_train: z.number(),
+    n_validation: z.number(),
+    validation_start: z.string(),
+    validation_end: z.string(),
+  }),
+});
+export type LearnedScaleJson = z.infer<typeof LearnedScaleJsonSchema>;
+
+/** Validation windows kept for the champion/challenger comparison (origin index into the fit's bars). */
+export interface ValidationWindows {
+  /** The fit's bars (the most recent maxBars of the input). */
+  bars: readonly DailyBar[];
+  /** Origin indices into `bars` of the validation windows. */
+  origins: number[];
+  horizon: number;
+}
+
+export class LearnedScaleModel implements BandModel {
+  readonly name = 'model' as const;
+
+  constructor(readonly state: LearnedScaleJson) {}
+
+  static fromJSON(json: unknown): LearnedScaleModel {
+    return new LearnedScaleModel(LearnedScaleJsonSchema.parse(json));
+  }
+
+  toJSON(): LearnedScaleJson {
+    return this.state;
+  }
+
+  /** Variances of r_{t,k}, k = 1..horizon, at the last bar. */
+  variances(bars: readonly DailyBar[], horizon: number): number[] {
+    const needed = VOLATILITY_WARMUP + 1;
+    if (bars.length < needed) throw new NotEnoughBarsForBandsError(`the learned bands need at least ${needed} bars of history, got ${bars.length}`);
+    const recent = bars.slice(-SERVING_BARS);
+    const x = volatilityFeatures(dailyVariances(recent), [recent.length - 1], this.state.referenceVariance);
+    return cumulativeVariances(this.state.weights, standardise(x, this.state), horizon, this.state.referenceVariance);
+  }
+
+  forecast(bars: readonly DailyBar[], horizon: number): BandForecast {
+    return bandsFromVariances(this.variances(bars, horizon), this.state.quantiles);
+  }
+}
+
+/**
+ * Bands q_k = sqrt(var_k) * z_k from per-step standardised quantiles (steps past the calibrated ones
+ * reuse the last), never narrower than the step before: a user reads a fan that only widens.
+ */
+export function bandsFromVariances(variance: readonly number[], quantiles: StepQuantiles): BandForecast {
+  const out: BandForecast = { variance: [...variance], lower80: [], upper80: [], lower95: [], upper95: [] };
+  const last = quantiles.q10.length - 1;
+  variance.forEach((v, k) => {
+    const sigma = Math.sqrt(v);
+    const q = (series: number[]) => sigma * at(series, Math.min(k, last));
+    const widen = (list: number[], value: number, outward: (a: number, b: number) => number) => list.push(k === 0 ? value : outward(value, at(list, k - 1)));
+    widen(out.lower80, Math.min(0, q(quantiles.q10)), Math.min);
+    widen(out.upper80, Math.max(0, q(quantiles.q90)), Math.max);
+    widen(out.lower95, Math.min(0, q(quantiles.q025)), Math.min);
+    widen(out.upper95, Math.max(0, q(quantiles.q975)), Math.max);
+  });
+  return out;
+}
+
+function standardise(x: Float64Array, state: Pick<LearnedScaleJson, 'featureMean' | 'featureStd'>): Float64Array {
+  return x.map((value, i) => (value - at(state.featureMean, i % N_VOLATILITY_FEATURES)) / at(state.featureStd, i % N_VOLATILITY_FEATURES));
+}
+
+/** Conformal quantiles per step of z-scores `z[w][k]`, with the (n+1)/n finite-sample correction. */
+export function conformalStepQuantiles(z: readonly (readonly number[])[], horizon: number): StepQuantiles {
+  const out: StepQuantiles = { q025: [], q10: [], q90: [], q975: [] };
+  for (let k = 0; k < horizon; k++) {
+    const sorted = z.map((row) => at(row, k)).sort((a, b) => a - b);
+    const n = sorted.length;
+    const upper = (p: number) => Math.min(1, Math.max(0, (Math.ceil((n + 1) * p) - 1) / Math.max(1, n - 1)));
+    out.q025.push(quantileSorted(sorted, 1 - upper(0.975)));
+    out.q10.push(quantileSorted(sorted, 1 - upper(0.9)));
+    out.q90.push(quantileSorted(sorted, upper(0.9)));
+    out.q975.push(quantileSorted(sorted, upper(0.975)));
+  }
+  return out;
+}
+
+interface Prepared {
+  bars: readonly DailyBar[];
+  series: DailyVariances;
+  referenceVariance: number;
+  trainOrigins: number[];
+  validationOrigins: number[];
+  featureMean: number[];
+  featureStd: number[];
+}
+
+/** Chronological, purged split of the origins and the feature standardisation (training origins only). */
+export function prepareFit(trainBars: readonly DailyBar[], options: Pick<LearnedScaleOptions, 'horizon' | 'maxBars'>): Prepared {
+  const bars = trainBars.slice(-options.maxBars);
+  const { horizon } = options;
+  const last = bars.length - 1 - horizon;
+  const nOrigins = last - VOLATILITY_WARMUP + 1;
+  const minimum = Math.ceil(MIN_VALIDATION_WINDOWS / (1 - TRAIN_SHARE)) + horizon;
+  if (nOrigins < minimum) {
+    throw new NotEnoughBarsForBandsError(`the learned bands need at least ${minimum + VOLATILITY_WARMUP + horizon} bars to fit (horizon ${horizon}), got ${bars.length}`);
+  }
+  const firstValidation = VOLATILITY_WARMUP + Math.floor(nOrigins * TRAIN_SHARE);
+  const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+  // Purge: a training origin's targets run to t + horizon, which must precede the first validation target.
+  const trainOrigins = range(VOLATILITY_WARMUP, firstValidation - horizon);
+  const validationOrigins = range(firstValidation, last);
+  const series = dailyVariances(bars);
+  // The reference variance comes from the training part only (returns up to the first validation origin).
+  const referenceVariance = meanSquaredReturn(series.returns, 1, firstValidation + 1);
+  const x = volatilityFeatures(series, trainOrigins, referenceVariance);
+  const featureMean: number[] = [];
+  const featureStd: number[] = [];
+  for (let f = 0; f < N_VOLATILITY_FEATURES; f++) {
+    let sum = 0;
+    let sumSq = 0;
+    for (let i = 0; i < trainOrigins.length; i++) {
+      const v = at(x, i * N_VOLATILITY_FEATURES + f);
+      sum += v;
+      sumSq += v * v;
+    }
+    const m = sum / trainOrigins.length;
+    featureMean.push(m);
+    featureStd.push(Math.max(Math.sqrt(Math.max(0, sumSq / trainOrigins.length - m * m)), 1e-6));
+  }
+  return { bars, series, referenceVariance, trainOrigins, validationOrigins, featureMean, featureStd };
+}
+
+/**
+ * The network starts as (and its l2 penalty pulls towards) EWMA(0.94) at step 1 reverting to the
+ * last quarter's mean r^2 (s = log EWMA variance, m = log 66-day variance): both adapt to the
+ * regime, so a fit on a calm period does not pin later forecasts to that period's level.
+ * Validation decides how far training may move it.
+ */
+export function priorStart(featureMean: readonly number[], featureStd: readonly number[]): Pick<ScaleNetworkWeights, 'wSkip' | 'b'> {
+  const ewma = VOLATILITY_FEATURE_NAMES.indexOf('log_ewma_var');
+  const quarter = VOLATILITY_FEATURE_NAMES.indexOf('log_r2_66d');
+  const wSkip = new Array<number>(N_VOLATILITY_FEATURES * 2).fill(0);
+  wSkip[ewma * 2] = at(featureStd, ewma);
+  wSkip[quarter * 2 + 1] = at(featureStd, quarter);
+  return { wSkip, b: [at(featureMean, ewma), at(featureMean, quarter)] };
+}
+
+function samples(prepared: Prepared, origins: readonly number[], horizon: number): ScaleSamples & { returns: number[][] } {
+  const { series, referenceVariance } = prepared;
+  const x = Float32Array.from(standardise(volatilityFeatures(series, origins, referenceVariance), prepared));
+  const returns = origins.map((t) => {
+    let sum = 0;
+    return Array.from({ length: horizon }, (_, k) => (sum += at(series.returns, t + k + 1)));
+  });
+  const r2 = Float32Array.from(returns.flatMap((row) => row.map((r) => (r * r) / referenceVariance)));
+  return { x, r2, n: origins.length, nFeatures: N_VOLATILITY_FEATURES, horizon, returns };
+}
+
+export interface LearnedFit {
+  model: LearnedScaleModel;
+  validation: ValidationWindows;
+}
+
+/** Fit with the windows it was validated on (for champion/challenger). */
+export function fitLearnedScale(trainBars: readonly DailyBar[], options: LearnedScaleOptions = DEFAULT_LEARNED_OPTIONS): LearnedFit {
+  const { horizon } = options;
+  const prepared = prepareFit(trainBars, options);
+  const train = samples(prepared, prepared.trainOrigins, horizon);
+  const validation = samples(prepared, prepared.validationOrigins, horizon);
+  const fits = options.candidates.map((candidate) => ({ candidate, fit: trainScaleNetwork(train, validation, { ...TRAINING, ...candidate, seed: options.seed, start: priorStart(prepared.featureMean, prepared.featureStd) }) }));
+  const best = fits.reduce((a, b) => (b.fit.validationNll < a.fit.validationNll ? b : a));
+  const weights: ScaleNetworkWeights = best.fit.weights;
+  const rowOf = (i: number) => Float64Array.from(validation.x.subarray(i * N_VOLATILITY_FEATURES, (i + 1) * N_VOLATILITY_FEATURES));
+  const variances = validation.returns.map((_, i) => cumulativeVariances(weights, rowOf(i), horizon, prepared.referenceVariance));
+  const zScores = validation.returns.map((row, i) => row.map((r, k) => r / Math.sqrt(at(at(variances, i), k))));
+  const dateOf = (t: number) => at(prepared.bars, t).date;
+  const state: LearnedScaleJson = {
+    kind: 'learned_scale',
+    version: 1,
+    horizon,
+    referenceVariance: prepared.referenceVariance,
+    featureMean: prepared.featureMean,
+    featureStd: prepared.featureStd,
+    weights,
+    quantiles: conformalStepQuantiles(zScores, horizon),
+    selection: {
+      chosen: { ...best.candidate },
+      candidates: fits.map(({ candidate, fit }) => ({ ...candidate, validation_nll: fit.validationNll, epochs: fit.epochs })),
+      n_train: train.n,
+      n_validation: validation.n,
+      validation_start: dateOf(at(prepared.validationOrigins, 0)),
+      validation_end: dateOf(at(prepared.validationOrigins, prepared.validationOrigins.length - 1)),
+    },
+  };
+  return { model: new LearnedScaleModel(state), validation: { bars: prepared.bars, origins: prepared.validationOrigins, horizon } };
+}
+
+export function learnedScaleFitter(options: LearnedScaleOptions = DEFAULT_LEARNED_OPTIONS): BandModelFitter {
+  return { name: 'model', fit: (trainBars) => fitLearnedScale(trainBars, options).model };
+}
