@@ -71,9 +71,12 @@ export interface DieboldMarianoResult {
 
 /**
  * Diebold-Mariano (1995) test of equal expected loss between forecasts A and B, from their losses
- * on the same targets in time order. The long-run variance of d = lossA - lossB is Newey-West's
- * (Bartlett weights) with lag h - 1, as h-step forecasts from consecutive origins overlap; the
- * statistic gets the Harvey, Leybourne & Newbold (1997) small-sample factor and a t(n-1) reference.
+ * on the same targets in time order. The long-run variance of d = lossA - lossB sums its
+ * autocovariances up to lag h - 1, as h-step forecasts from consecutive origins overlap (an
+ * MA(h-1)): with Diebold & Mariano's uniform weights, which are unbiased for it (Newey-West's
+ * Bartlett weights shrink those lags and over-reject: 11% at a nominal 5% with h = 5 in the tests),
+ * falling back to Bartlett's when the uniform sum is not positive. The statistic gets the Harvey,
+ * Leybourne & Newbold (1997) small-sample factor and a t(n-1) reference.
  * A zero-variance d (identical forecasts) gives statistic 0 and p-values 1 (two-sided) / 0.5.
  */
 export function dieboldMariano(lossA: readonly number[], lossB: readonly number[], horizon = 1): DieboldMarianoResult {
@@ -84,8 +87,9 @@ export function dieboldMariano(lossA: readonly number[], lossB: readonly number[
   const d = lossA.map((a, i) => a - lossB[i]!);
   const mean = meanOf(d);
   const lag = Math.min(horizon - 1, n - 1);
-  let longRun = autocovariance(d, mean, 0);
-  for (let k = 1; k <= lag; k++) longRun += 2 * (1 - k / (lag + 1)) * autocovariance(d, mean, k);
+  const gammas = Array.from({ length: lag + 1 }, (_, k) => autocovariance(d, mean, k));
+  let longRun = gammas[0]! + 2 * gammas.slice(1).reduce((s, g) => s + g, 0);
+  if (!(longRun > 0)) longRun = gammas[0]! + 2 * gammas.slice(1).reduce((s, g, i) => s + (1 - (i + 1) / (lag + 1)) * g, 0);
   if (!(longRun > 0) || !Number.isFinite(longRun)) {
     return { mean_difference: mean, statistic: 0, n, p_two_sided: 1, p_a_better: 0.5, p_a_worse: 0.5 };
   }
