@@ -4,6 +4,7 @@
  * evidence rules (split halves, Diebold-Mariano significance) that keep chance skill out.
  */
 import type { ModelConfig } from './config.ts';
+import { dieboldMariano } from './bands/scoring.ts';
 import { at } from './features.ts';
 
 /**
@@ -42,8 +43,8 @@ export function servedAlpha(rule: ModelConfig['shrinkage'], predicted: readonly 
   return fitShrinkage(predicted, actual);
 }
 
-/** One-sided 5% critical value of the standard normal: the Diebold-Mariano statistic must exceed it. */
-const DM_CRITICAL = 1.645;
+/** Significance level of the one-sided Diebold-Mariano test the network must pass to be served. */
+const DM_LEVEL = 0.05;
 
 /**
  * Serve the network only where validation gives evidence that it beats naive: alpha is fitted
@@ -57,12 +58,8 @@ export function fitSignificantShrinkage(predicted: readonly (readonly number[])[
   if (half < 10) return 0;
   const alpha = fitShrinkage(predicted.slice(0, half), actual.slice(0, half));
   if (alpha === 0) return 0;
-  const gains = predicted.slice(half).map((row, i) => {
-    const truth = at(at(actual, half + i), 0);
-    return truth * truth - (truth - alpha * at(row, 0)) ** 2; // naive's squared error minus the model's
-  });
-  const mean = gains.reduce((a, b) => a + b, 0) / gains.length;
-  const variance = gains.reduce((a, g) => a + (g - mean) ** 2, 0) / (gains.length - 1);
-  const statistic = variance > 0 ? mean / Math.sqrt(variance / gains.length) : 0;
-  return statistic > DM_CRITICAL ? fitShrinkage(predicted, actual) : 0;
+  const truths = predicted.slice(half).map((_, i) => at(at(actual, half + i), 0));
+  const modelLoss = predicted.slice(half).map((row, i) => (at(truths, i) - alpha * at(row, 0)) ** 2);
+  const naiveLoss = truths.map((truth) => truth * truth);
+  return dieboldMariano(modelLoss, naiveLoss, 1).p_a_better < DM_LEVEL ? fitShrinkage(predicted, actual) : 0;
 }

@@ -1,0 +1,44 @@
+/** Helpers the band models share: returns of a bar series and quantile bands of samples. */
+import type { DailyBar } from '@stocks/common';
+import { closesOf } from '../features.ts';
+import { quantileSorted } from '../intervals.ts';
+import type { BandForecast } from './types.ts';
+
+/** Quantile probabilities of the served bands' edges. */
+export const BAND_PROBABILITIES = { lower80: 0.1, upper80: 0.9, lower95: 0.025, upper95: 0.975 } as const;
+export type BandEdge = keyof typeof BAND_PROBABILITIES;
+export const BAND_EDGES = Object.keys(BAND_PROBABILITIES) as BandEdge[];
+
+/** Daily log returns of the last `count` bars' closes (or all), oldest first. */
+export function dailyLogReturns(bars: readonly DailyBar[], count = bars.length): number[] {
+  const closes = closesOf(bars.slice(-(count + 1)));
+  const out = new Array<number>(closes.length - 1);
+  for (let i = 1; i < closes.length; i++) out[i - 1] = Math.log(closes[i]! / closes[i - 1]!);
+  return out;
+}
+
+/** The four band edges of a sample (sorted in place). */
+export function bandEdgesOf(sample: number[]): Record<BandEdge, number> {
+  sample.sort((a, b) => a - b);
+  return {
+    lower80: quantileSorted(sample, BAND_PROBABILITIES.lower80),
+    upper80: quantileSorted(sample, BAND_PROBABILITIES.upper80),
+    lower95: quantileSorted(sample, BAND_PROBABILITIES.lower95),
+    upper95: quantileSorted(sample, BAND_PROBABILITIES.upper95),
+  };
+}
+
+/** A BandForecast from one variance and one set of edges per step. */
+export function bandForecastOf(steps: ReadonlyArray<{ variance: number } & Record<BandEdge, number>>): BandForecast {
+  return {
+    variance: steps.map((s) => s.variance),
+    lower80: steps.map((s) => s.lower80),
+    upper80: steps.map((s) => s.upper80),
+    lower95: steps.map((s) => s.lower95),
+    upper95: steps.map((s) => s.upper95),
+  };
+}
+
+export function checkHorizon(horizon: number, max = Number.POSITIVE_INFINITY): void {
+  if (!Number.isInteger(horizon) || horizon < 1 || horizon > max) throw new RangeError(`horizon must be a whole number in 1..${max}, got ${horizon}`);
+}
