@@ -31,7 +31,8 @@ import { dieboldMariano, meanOf } from '../4_nn_estimator/src/model/bands/scorin
 import { DEFAULT_MAX_HORIZON, ewmaFitter } from '../4_nn_estimator/src/model/bands/ewma.ts';
 import { garchFitter } from '../4_nn_estimator/src/model/bands/garch.ts';
 import { staticFitter } from '../4_nn_estimator/src/model/bands/static.ts';
-import type { BandModelFitter } from '../4_nn_estimator/src/model/bands/types.ts';
+import { learnedScaleFitter } from '../4_nn_estimator/src/model/bands/learned.ts';
+import type { BandModel, BandModelFitter } from '../4_nn_estimator/src/model/bands/types.ts';
 import { benchBands, type HorizonResult } from './support/bands-bench.ts';
 import { ridgeReferenceMase } from './support/ridge-reference.ts';
 
@@ -41,7 +42,21 @@ const TICKERS = (process.env.BENCH_TICKERS ?? 'AAPL,AMZN,BTC-USD,GOOG,MSFT,NVDA,
 const HORIZON = 5;
 const BAND_HORIZONS = [1, 5];
 /** Band models: the three baselines first (static is the reference), then candidates. */
-const BAND_FITTERS: BandModelFitter[] = [staticFitter, ewmaFitter(DEFAULT_MAX_HORIZON), garchFitter(DEFAULT_MAX_HORIZON)];
+const BAND_FITTERS: BandModelFitter[] = [staticFitter, ewmaFitter(DEFAULT_MAX_HORIZON), garchFitter(DEFAULT_MAX_HORIZON), memoised(learnedScaleFitter())];
+
+/** h = 1 and h = 5 refit on the very same bars: a learned fit (seconds) is reused, not repeated. */
+function memoised(fitter: BandModelFitter): BandModelFitter {
+  const fits = new Map<string, BandModel>();
+  return {
+    name: fitter.name,
+    fit(trainBars) {
+      const key = `${trainBars[0]?.date}..${trainBars.at(-1)?.date}#${trainBars.length}`;
+      const hit = fits.get(key) ?? fitter.fit(trainBars);
+      fits.set(key, hit);
+      return hit;
+    },
+  };
+}
 const RUN_POINT = process.env.BENCH_POINT !== '0';
 const RUN_BANDS = process.env.BENCH_BANDS !== '0';
 const ORIGINS = Number(process.env.BENCH_ORIGINS ?? 40);
@@ -137,7 +152,7 @@ async function benchAllBands(): Promise<void> {
     results.set(ticker, BAND_HORIZONS.map((h) => benchBands(bars, BAND_FITTERS, h)));
     console.log(`  ${ticker}: bands done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   }
-  const names = ['static', 'ewma', 'garch', 'served'];
+  const names = ['static', 'ewma', 'garch', 'model', 'served'];
   for (const [hi, h] of BAND_HORIZONS.entries()) {
     console.log(`\nbands, h = ${h} (step ${h} log move around the naive point; IS = interval score vs static, < / > = DM two-sided 5% better / worse)`);
     const head = ['ticker', 'origins', 'served', ...names.map((n) => `cov80 ${n}`), ...names.map((n) => `cov95 ${n}`), ...names.slice(1).map((n) => `IS80 ${n}`), ...names.slice(1).map((n) => `IS95 ${n}`), ...(h === 1 ? names.slice(1).map((n) => `dQLIKE ${n}`) : [])];

@@ -1,7 +1,8 @@
 /**
  * The learned scale model ('model' among the band models): a small network (scale-network.ts) on
  * volatility features (volatility-features.ts) forecasts the variance of the cumulative log return
- * for every step; conformal quantiles of the standardised validation returns turn it into bands.
+ * for every step; Gaussian bands of that variance are then recalibrated by split conformal
+ * prediction on the validation windows (conformal.ts), so the tails come from the data.
  *
  * Inside each fit, chronologically: the first TRAIN_SHARE of the origins train the candidates, the
  * rest (after a purge of `horizon` origins, so no training target overlaps a validation one) are
@@ -11,8 +12,9 @@
 import type { DailyBar } from '@stocks/common';
 import { z } from 'zod';
 import { at } from '../features.ts';
-import { quantileSorted } from '../intervals.ts';
+import { calibrate, ConformalBands, type ConformalFactors } from './conformal.ts';
 import { cumulativeVariances, trainScaleNetwork, type ScaleNetworkWeights, type ScaleSamples, type ScaleTrainingOptions } from './scale-network.ts';
+import { widenWithHorizon } from './fan.ts';
 import type { BandForecast, BandModel, BandModelFitter } from './types.ts';
 import { dailyVariances, meanSquaredReturn, N_VOLATILITY_FEATURES, VOLATILITY_FEATURE_NAMES, VOLATILITY_WARMUP, volatilityFeatures, type DailyVariances } from './volatility-features.ts';
 
@@ -51,9 +53,6 @@ export class NotEnoughBarsForBandsError extends RangeError {
   override readonly name = 'NotEnoughBarsForBandsError';
 }
 
-const QuantilesSchema = z.object({ q025: z.array(z.number()), q10: z.array(z.number()), q90: z.array(z.number()), q975: z.array(z.number()) });
-export type StepQuantiles = z.infer<typeof QuantilesSchema>;
-
 export const LearnedScaleJsonSchema = z.object({
   kind: z.literal('learned_scale'),
   version: z.literal(1),
@@ -71,8 +70,6 @@ export const LearnedScaleJsonSchema = z.object({
     b: z.array(z.number()).length(2),
     rhoLogit: z.number(),
   }),
-  /** Conformal quantiles of r_{t,k} / sqrt(var_{t,k}) per step on the validation windows. */
-  quantiles: QuantilesSchema,
   selection: z.object({
     chosen: z.object({ hidden: z.number(), l2: z.number() }),
     candidates: z.array(z.object({ hidden: z.number(), l2: z.number(), validation_nll: z.number(), epochs: z.number() })),
@@ -115,47 +112,26 @@ export class LearnedScaleModel implements BandModel {
     return cumulativeVariances(this.state.weights, standardise(x, this.state), horizon, this.state.referenceVariance);
   }
 
+  /** Gaussian bands of the forecast variance (before recalibration). */
   forecast(bars: readonly DailyBar[], horizon: number): BandForecast {
-    return bandsFromVariances(this.variances(bars, horizon), this.state.quantiles);
+    const variance = this.variances(bars, horizon);
+    const sd = variance.map(Math.sqrt);
+    return {
+      variance,
+      lower80: sd.map((s) => -Z80 * s),
+      upper80: sd.map((s) => Z80 * s),
+      lower95: sd.map((s) => -Z95 * s),
+      upper95: sd.map((s) => Z95 * s),
+    };
   }
 }
 
-/**
- * Bands q_k = sqrt(var_k) * z_k from per-step standardised quantiles (steps past the calibrated ones
- * reuse the last), never narrower than the step before: a user reads a fan that only widens.
- */
-export function bandsFromVariances(variance: readonly number[], quantiles: StepQuantiles): BandForecast {
-  const out: BandForecast = { variance: [...variance], lower80: [], upper80: [], lower95: [], upper95: [] };
-  const last = quantiles.q10.length - 1;
-  variance.forEach((v, k) => {
-    const sigma = Math.sqrt(v);
-    const q = (series: number[]) => sigma * at(series, Math.min(k, last));
-    const widen = (list: number[], value: number, outward: (a: number, b: number) => number) => list.push(k === 0 ? value : outward(value, at(list, k - 1)));
-    widen(out.lower80, Math.min(0, q(quantiles.q10)), Math.min);
-    widen(out.upper80, Math.max(0, q(quantiles.q90)), Math.max);
-    widen(out.lower95, Math.min(0, q(quantiles.q025)), Math.min);
-    widen(out.upper95, Math.max(0, q(quantiles.q975)), Math.max);
-  });
-  return out;
-}
+/** Standard normal quantiles of the band edges: the base bands conformal recalibration rescales. */
+const Z80 = 1.2815515655446004;
+const Z95 = 1.959963984540054;
 
 function standardise(x: Float64Array, state: Pick<LearnedScaleJson, 'featureMean' | 'featureStd'>): Float64Array {
   return x.map((value, i) => (value - at(state.featureMean, i % N_VOLATILITY_FEATURES)) / at(state.featureStd, i % N_VOLATILITY_FEATURES));
-}
-
-/** Conformal quantiles per step of z-scores `z[w][k]`, with the (n+1)/n finite-sample correction. */
-export function conformalStepQuantiles(z: readonly (readonly number[])[], horizon: number): StepQuantiles {
-  const out: StepQuantiles = { q025: [], q10: [], q90: [], q975: [] };
-  for (let k = 0; k < horizon; k++) {
-    const sorted = z.map((row) => at(row, k)).sort((a, b) => a - b);
-    const n = sorted.length;
-    const upper = (p: number) => Math.min(1, Math.max(0, (Math.ceil((n + 1) * p) - 1) / Math.max(1, n - 1)));
-    out.q025.push(quantileSorted(sorted, 1 - upper(0.975)));
-    out.q10.push(quantileSorted(sorted, 1 - upper(0.9)));
-    out.q90.push(quantileSorted(sorted, upper(0.9)));
-    out.q975.push(quantileSorted(sorted, upper(0.975)));
-  }
-  return out;
 }
 
 interface Prepared {
@@ -230,33 +206,60 @@ function samples(prepared: Prepared, origins: readonly number[], horizon: number
   return { x, r2, n: origins.length, nFeatures: N_VOLATILITY_FEATURES, horizon, returns };
 }
 
+const ConformalFactorsSchema = z.object({ scale80: z.array(z.number()), scale95: z.array(z.number()), variance: z.array(z.number()), n: z.array(z.number()) });
+export const LearnedBandsJsonSchema = z.object({ name: z.literal('model'), base: LearnedScaleJsonSchema, conformal: ConformalFactorsSchema });
+
+/** The served learned bands: the network's Gaussian bands, conformally recalibrated, widening with the horizon. */
+export class LearnedBands implements BandModel {
+  readonly name = 'model' as const;
+  private readonly calibrated: ConformalBands;
+
+  constructor(
+    readonly base: LearnedScaleModel,
+    readonly factors: ConformalFactors,
+  ) {
+    this.calibrated = new ConformalBands(base, factors);
+  }
+
+  static fromJSON(json: unknown): LearnedBands {
+    const parsed = LearnedBandsJsonSchema.parse(json);
+    return new LearnedBands(new LearnedScaleModel(parsed.base), parsed.conformal);
+  }
+
+  forecast(bars: readonly DailyBar[], horizon: number): BandForecast {
+    return widenWithHorizon(this.calibrated.forecast(bars, horizon));
+  }
+
+  toJSON(): z.infer<typeof LearnedBandsJsonSchema> {
+    return { name: 'model', base: this.base.toJSON(), conformal: this.factors };
+  }
+}
+
 export interface LearnedFit {
-  model: LearnedScaleModel;
+  /** Recalibrated on every validation window: what is served. */
+  bands: LearnedBands;
+  base: LearnedScaleModel;
   validation: ValidationWindows;
 }
 
-/** Fit with the windows it was validated on (for champion/challenger). */
+/** Fit the network, choose among the candidates and recalibrate, all on the fit's own validation windows. */
 export function fitLearnedScale(trainBars: readonly DailyBar[], options: LearnedScaleOptions = DEFAULT_LEARNED_OPTIONS): LearnedFit {
   const { horizon } = options;
   const prepared = prepareFit(trainBars, options);
   const train = samples(prepared, prepared.trainOrigins, horizon);
   const validation = samples(prepared, prepared.validationOrigins, horizon);
-  const fits = options.candidates.map((candidate) => ({ candidate, fit: trainScaleNetwork(train, validation, { ...TRAINING, ...candidate, seed: options.seed, start: priorStart(prepared.featureMean, prepared.featureStd) }) }));
+  const start = priorStart(prepared.featureMean, prepared.featureStd);
+  const fits = options.candidates.map((candidate) => ({ candidate, fit: trainScaleNetwork(train, validation, { ...TRAINING, ...candidate, seed: options.seed, start }) }));
   const best = fits.reduce((a, b) => (b.fit.validationNll < a.fit.validationNll ? b : a));
-  const weights: ScaleNetworkWeights = best.fit.weights;
-  const rowOf = (i: number) => Float64Array.from(validation.x.subarray(i * N_VOLATILITY_FEATURES, (i + 1) * N_VOLATILITY_FEATURES));
-  const variances = validation.returns.map((_, i) => cumulativeVariances(weights, rowOf(i), horizon, prepared.referenceVariance));
-  const zScores = validation.returns.map((row, i) => row.map((r, k) => r / Math.sqrt(at(at(variances, i), k))));
   const dateOf = (t: number) => at(prepared.bars, t).date;
-  const state: LearnedScaleJson = {
+  const base = new LearnedScaleModel({
     kind: 'learned_scale',
     version: 1,
     horizon,
     referenceVariance: prepared.referenceVariance,
     featureMean: prepared.featureMean,
     featureStd: prepared.featureStd,
-    weights,
-    quantiles: conformalStepQuantiles(zScores, horizon),
+    weights: best.fit.weights,
     selection: {
       chosen: { ...best.candidate },
       candidates: fits.map(({ candidate, fit }) => ({ ...candidate, validation_nll: fit.validationNll, epochs: fit.epochs })),
@@ -265,10 +268,11 @@ export function fitLearnedScale(trainBars: readonly DailyBar[], options: Learned
       validation_start: dateOf(at(prepared.validationOrigins, 0)),
       validation_end: dateOf(at(prepared.validationOrigins, prepared.validationOrigins.length - 1)),
     },
-  };
-  return { model: new LearnedScaleModel(state), validation: { bars: prepared.bars, origins: prepared.validationOrigins, horizon } };
+  });
+  const bands = new LearnedBands(base, calibrate(base, prepared.bars, prepared.validationOrigins, horizon));
+  return { bands, base, validation: { bars: prepared.bars, origins: prepared.validationOrigins, horizon } };
 }
 
 export function learnedScaleFitter(options: LearnedScaleOptions = DEFAULT_LEARNED_OPTIONS): BandModelFitter {
-  return { name: 'model', fit: (trainBars) => fitLearnedScale(trainBars, options).model };
+  return { name: 'model', fit: (trainBars) => fitLearnedScale(trainBars, options).bands };
 }

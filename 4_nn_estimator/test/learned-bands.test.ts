@@ -1,0 +1,147 @@
+// The learned scale model: its likelihood, features, fit on a series with known volatility clustering,
+// recalibration, save -> load, and the fan's shape.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import type { DailyBar } from '@stocks/common';
+import { initBackend } from '../src/training/backend.ts';
+import { widenWithHorizon } from '../src/model/bands/fan.ts';
+import { fitLearnedScale, LearnedBands, NotEnoughBarsForBandsError } from '../src/model/bands/learned.ts';
+import { gaussianNll, gaussianNllTensor, logGamma, meanGaussianNll, studentTNll } from '../src/model/bands/likelihood.ts';
+import { coverageOf, intervalScore, meanOf, qlike } from '../src/model/bands/scoring.ts';
+import { dailyVariances, VOLATILITY_WARMUP, volatilityFeatures, N_VOLATILITY_FEATURES } from '../src/model/bands/volatility-features.ts';
+import { mulberry32 } from '../src/model/random.ts';
+
+await initBackend();
+
+/** GARCH(1,1) daily returns with Gaussian shocks, as close-only bars (no OHLC: features fall back to r^2). */
+function garchBars(n: number, seed: number, params = { omega: 2e-6, alpha: 0.1, beta: 0.88 }): DailyBar[] {
+  const random = mulberry32(seed);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  let variance = params.omega / (1 - params.alpha - params.beta);
+  let close = 100;
+  const start = Date.UTC(2000, 0, 3);
+  return Array.from({ length: n }, (_, i) => {
+    if (i > 0) {
+      const r = Math.sqrt(variance) * normal();
+      close *= Math.exp(r);
+      variance = params.omega + params.alpha * r * r + params.beta * variance;
+    }
+    return { date: new Date(start + i * 86_400_000).toISOString().slice(0, 10), open: null, high: null, low: null, close, adj_close: null, volume: null };
+  });
+}
+
+test('Gaussian NLL matches its closed form, in plain JS and as the training tensor', () => {
+  // -log N(0.02; 0, 1e-4) = 0.5 log(2 pi) + 0.5 (log 1e-4 + 4)
+  assert.ok(Math.abs(gaussianNll(0.02, 1e-4) - (0.9189385332046727 + 0.5 * (Math.log(1e-4) + 4))) < 1e-12);
+  assert.ok(Math.abs(gaussianNll(0, 1) - 0.9189385332046727) < 1e-12);
+  const r = [[0.01, -0.02], [0.03, 0]];
+  const v = [[1e-4, 2e-4], [4e-4, 1e-4]];
+  const expected = meanGaussianNll(r, v);
+  const fromTensor = tf.tidy(() => gaussianNllTensor(tf.tensor2d(r.flat().map((x) => x * x), [2, 2]), tf.tensor2d(v.flat(), [2, 2])).dataSync()[0]!);
+  assert.ok(Math.abs(fromTensor - expected) < 1e-5, `${fromTensor} vs ${expected}`);
+});
+
+test('Student-t NLL: the t(5) density at 0 and the Gaussian limit', () => {
+  // Standardised t with 5 dof and variance 5/3 has scale 1: f(0) = Gamma(3) / (Gamma(2.5) sqrt(5 pi)) = 0.3796067
+  assert.ok(Math.abs(studentTNll(0, 5 / 3, 5) + Math.log(0.3796066898224944)) < 1e-6);
+  assert.ok(Math.abs(logGamma(5) - Math.log(24)) < 1e-6);
+  assert.ok(Math.abs(studentTNll(0.015, 1e-4, 1e6) - gaussianNll(0.015, 1e-4)) < 1e-4);
+  assert.throws(() => studentTNll(0, 1, 2), RangeError);
+});
+
+test('volatility features follow their definitions and never read a later bar', () => {
+  const bars: DailyBar[] = garchBars(200, 3).map((b, i) => (i % 2 ? { ...b, open: b.close * 0.999, high: b.close * 1.01, low: b.close * 0.985 } : b));
+  const series = dailyVariances(bars);
+  // A bar with a usable range: gap^2 + 0.5 ln(H/L)^2 - (2 ln 2 - 1) ln(C/O)^2.
+  const b = bars[101]!;
+  const gap = Math.log(b.open! / bars[100]!.close);
+  const expected = gap * gap + 0.5 * Math.log(b.high! / b.low!) ** 2 - (2 * Math.LN2 - 1) * Math.log(b.close / b.open!) ** 2;
+  assert.ok(Math.abs(series.rangeVariances[101]! - expected) < 1e-15);
+  // Without a range the day's variance is r^2.
+  assert.ok(Math.abs(series.rangeVariances[100]! - series.returns[100]! ** 2) < 1e-18);
+  const day = 150;
+  const before = volatilityFeatures(series, [day], 1e-4);
+  const changed = bars.map((bar, i) => (i > day ? { ...bar, close: bar.close * 3, open: null } : bar));
+  const after = volatilityFeatures(dailyVariances(changed), [day], 1e-4);
+  assert.deepEqual(Array.from(after), Array.from(before));
+  // The 5-day r^2 feature is the log of the mean of the last five squared returns over the reference.
+  const r2 = [0, 1, 2, 3, 4].map((j) => series.returns[day - j]! ** 2);
+  assert.ok(Math.abs(before[1]! - Math.log(meanOf(r2) / 1e-4)) < 1e-12);
+  assert.equal(before.length, N_VOLATILITY_FEATURES);
+  assert.throws(() => volatilityFeatures(series, [VOLATILITY_WARMUP - 1], 1e-4), RangeError);
+});
+
+const bars = garchBars(1700, 11);
+const trainBars = bars.slice(0, 1200);
+const fit = fitLearnedScale(trainBars);
+
+test('on a GARCH series the learned variance beats a constant one out of sample, and the bands hold coverage', () => {
+  const origins = Array.from({ length: 1700 - 1 - 1200 }, (_, i) => 1199 + i).filter((t) => t + 5 < bars.length);
+  const trainReturns = dailyVariances(trainBars).returns.slice(1);
+  const constant = meanOf(Array.from(trainReturns, (r) => r * r));
+  const learned: number[] = [];
+  const flat: number[] = [];
+  const lower80: number[] = [];
+  const upper80: number[] = [];
+  const actual1: number[] = [];
+  const isLearned: number[] = [];
+  const isConstant: number[] = [];
+  for (const t of origins) {
+    const f = fit.bands.forecast(bars.slice(0, t + 1), 5);
+    const r1 = Math.log(bars[t + 1]!.close / bars[t]!.close);
+    learned.push(qlike(f.variance[0]!, r1));
+    flat.push(qlike(constant, r1));
+    lower80.push(f.lower80[0]!);
+    upper80.push(f.upper80[0]!);
+    actual1.push(r1);
+    const sd = Math.sqrt(constant);
+    isLearned.push(intervalScore(f.lower80[0]!, f.upper80[0]!, r1, 80));
+    isConstant.push(intervalScore(-1.2816 * sd, 1.2816 * sd, r1, 80));
+  }
+  assert.ok(meanOf(learned) < meanOf(flat) - 0.05, `QLIKE learned ${meanOf(learned)} vs constant ${meanOf(flat)}`);
+  assert.ok(meanOf(isLearned) < meanOf(isConstant), `interval score learned ${meanOf(isLearned)} vs constant ${meanOf(isConstant)}`);
+  const coverage = coverageOf(lower80, upper80, actual1);
+  assert.ok(Math.abs(coverage - 0.8) < 0.06, `80% coverage ${coverage}`);
+});
+
+test('fits choose among candidates on validation only and repeat exactly', () => {
+  const { selection } = fit.base.state;
+  assert.equal(selection.candidates.length, 3);
+  const best = Math.min(...selection.candidates.map((c) => c.validation_nll));
+  assert.equal(selection.candidates.find((c) => c.validation_nll === best)!.hidden, selection.chosen.hidden);
+  assert.ok(selection.validation_end <= trainBars.at(-1)!.date);
+  assert.deepEqual(fitLearnedScale(trainBars).bands.toJSON(), fit.bands.toJSON());
+});
+
+test('save -> load gives the same bands', () => {
+  const loaded = LearnedBands.fromJSON(JSON.parse(JSON.stringify(fit.bands.toJSON())));
+  const history = bars.slice(0, 1500);
+  assert.deepEqual(loaded.forecast(history, 30), fit.bands.forecast(history, 30));
+  assert.throws(() => LearnedBands.fromJSON({ name: 'model', base: {}, conformal: {} }));
+});
+
+test('the fan only widens with the horizon, and a spike reverts instead of being carried for weeks', () => {
+  const history = bars.slice(0, 1500);
+  const f = fit.bands.forecast(history, 30);
+  for (let k = 1; k < 30; k++) {
+    assert.ok(f.upper95[k]! - f.lower95[k]! >= f.upper95[k - 1]! - f.lower95[k - 1]!);
+    assert.ok(f.variance[k]! >= f.variance[k - 1]!);
+  }
+  // After a 12% one-day fall the per-day variance of later steps falls back towards normal (the
+  // generating GARCH keeps 0.98^29 = 56% of the shock's excess after 29 days).
+  const last = history.at(-1)!;
+  const shocked = [...history, { ...last, date: '2099-01-01', close: last.close * 0.88 }];
+  const v = fit.base.variances(shocked, 30);
+  const day1 = v[0]!;
+  const day30 = v[29]! - v[28]!;
+  assert.ok(day30 < day1 * 0.75, `daily variance ${day1} at step 1, ${day30} at step 30`);
+  assert.deepEqual(widenWithHorizon({ variance: [1, 0.5], lower80: [-1, -0.5], upper80: [1, 2], lower95: [-2, -3], upper95: [2, 1] }), {
+    variance: [1, 1], lower80: [-1, -1], upper80: [1, 2], lower95: [-2, -3], upper95: [2, 2],
+  });
+});
+
+test('too short a history gets a clear error', () => {
+  assert.throws(() => fitLearnedScale(bars.slice(0, 200)), NotEnoughBarsForBandsError);
+  assert.throws(() => fit.bands.forecast(bars.slice(0, 30), 5), /need at least 67 bars/);
+});
