@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isoDateSchema as isoDate, tickerSchema } from '@stocks/common';
+import { bandModelNameSchema } from './model/bands/names.ts';
 
 export { tickerSchema };
 
@@ -69,7 +70,10 @@ export const modelSchema = z.object({
 export const modelsQuerySchema = z.object({ ticker: tickerSchema });
 export const modelsResponseSchema = z.object({ ticker: z.string(), models: z.array(modelSchema) });
 
-export const predictQuerySchema = z.object({ ticker: tickerSchema, horizon: horizonSchema.default(1) });
+const intervalModelSchema = bandModelNameSchema.describe(
+  "Band model for the 80%/95% bands: 'model' (learned scale network), 'ewma', 'garch' (GARCH(1,1)-t) or 'static'; default: the one the version serves (learned only when it beat EWMA significantly on validation)",
+);
+export const predictQuerySchema = z.object({ ticker: tickerSchema, horizon: horizonSchema.default(1), interval_model: intervalModelSchema.optional() });
 
 const positive = z.number().finite().positive();
 export const clientBarSchema = z.object({
@@ -86,6 +90,7 @@ export const predictBodySchema = z.object({
   bars: z.array(clientBarSchema).min(1, 'must hold at least one bar').max(5000, 'must hold at most 5000 bars')
     .refine((bars) => bars.every((b, i) => i === 0 || bars[i - 1]!.date < b.date), 'must be in strictly increasing date order (oldest first)'),
   horizon: horizonSchema.default(1),
+  interval_model: intervalModelSchema.optional(),
 }).strict();
 
 export const forecastPointSchema = z.object({
@@ -104,6 +109,7 @@ export const forecastSchema = z.object({
   last_date: z.string(),
   alpha: z.number().optional().describe('Share of the network\'s predicted move that is served (0 = naive forecast)'),
   skill_vs_naive: z.number().nullable().optional().describe('1 - MAE / naive MAE on validation, step 1; above 0 beats naive'),
+  interval_model: bandModelNameSchema.nullable().describe('Band model that drew lower/upper80 and lower/upper95; null for versions trained before band models (20-day volatility bands)'),
   forecast: z.array(forecastPointSchema).describe('lower/upper80 and lower/upper95: prediction intervals (absent for versions trained before intervals)'),
   computed_at: z.string().describe('When this forecast was computed (ISO 8601); GET answers from memory until prices or the champion change'),
   cached: z.boolean().describe('true when answered from the in-memory forecast cache'),

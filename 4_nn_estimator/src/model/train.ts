@@ -11,6 +11,8 @@ import { buildDataset, minimumBarsForTraining, requiredHistory, type Dataset, ty
 import { at } from './features.ts';
 import { movesToPrices, predictLogReturnMoves } from './forecast.ts';
 import { buildModel, compileModel, deserializeModel, disposeModel, serializeModel, type ModelArtifact } from './lstm.ts';
+import { chooseBands } from './bands/choice.ts';
+import type { StoredBands } from './bands/registry.ts';
 import { fitIntervals, recentVolatility, type IntervalModel } from './intervals.ts';
 import { evaluate, type Evaluation } from './metrics.ts';
 import { mulberry32 } from './random.ts';
@@ -47,8 +49,10 @@ export interface TrainResult {
   /** Naive (last value) on the same windows. */
   baseline: Evaluation;
   baselines: { naive: Evaluation; drift: Evaluation; moving_average: Evaluation };
-  /** Conformal prediction-interval quantiles per step, fitted on the validation residuals. */
+  /** Conformal prediction-interval quantiles per step, fitted on the validation residuals (versions without `bands`). */
   intervals: IntervalModel;
+  /** Every band model (static, EWMA, GARCH-t, learned) fitted on the bars, and the one served; absent when the history is too short. */
+  bands?: StoredBands;
   /** 1 - model_mae / naive_mae at step 1 (> 0: beats naive). */
   skill: number;
   /** Same over all steps 1..horizon. */
@@ -261,9 +265,11 @@ async function finishTraining({ input, mode, model, dataset, config, fit, starte
     validation.targetLogReturns,
     validation.endIndices.map((t) => recentVolatility(dataset.closes, t)),
   );
+  const bands = bandsFor(input.bars, config.horizon);
   return {
     ticker: input.ticker,
     mode,
+    ...(bands ? { bands } : {}),
     artifact: await serializeModel(model),
     scaler: dataset.scaler.toJSON(),
     config,
@@ -285,6 +291,16 @@ async function finishTraining({ input, mode, model, dataset, config, fit, starte
     n_val: validation.n,
     backend: tf.getBackend(),
   };
+}
+
+/** The scale's champion/challenger; a history too short for any band model leaves the version without bands. */
+function bandsFor(bars: readonly DailyBar[], horizon: number): StoredBands | undefined {
+  try {
+    return chooseBands(bars, horizon);
+  } catch (err) {
+    if (err instanceof RangeError) return undefined;
+    throw err;
+  }
 }
 
 function predictValidationMoves(model: tf.LayersModel, validation: ValidationSet, config: ModelConfig, scaler: StandardScaler): number[][] {

@@ -19,12 +19,12 @@ export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fas
       tags: ['forecast'],
       summary: 'Forecast the next trading days from the stored prices with the champion (from memory while prices and champion are unchanged)',
       querystring: predictQuerySchema,
-      response: { 200: forecastSchema, 400: errorResponseSchema, 404: errorResponseSchema },
+      response: { 200: forecastSchema, 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema },
     },
   }, async (request, reply) => {
-    const { ticker, horizon } = request.query;
+    const { ticker, horizon, interval_model } = request.query;
     try {
-      const result = await forecasts.stored(ticker, horizon);
+      const result = await forecasts.stored(ticker, horizon, interval_model);
       metrics.forecasts.inc({ endpoint: 'get', outcome: 'ok' });
       if (typeof result === 'string') {
         // A cache hit is already serialised (by forecastSchema, once per horizon).
@@ -42,13 +42,16 @@ export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fas
       tags: ['forecast'],
       summary: "Forecast from a history you send (oldest first) with the ticker's champion; concurrent requests are run as one batch",
       body: predictBodySchema,
-      response: { 200: forecastSchema, 400: errorResponseSchema, 404: errorResponseSchema, 422: errorResponseSchema },
+      response: { 200: forecastSchema, 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema, 422: errorResponseSchema },
     },
   }, async (request) => {
-    const { ticker, horizon, bars } = request.body;
+    const { ticker, horizon, bars, interval_model } = request.body;
     try {
       try {
-        const result = await forecasts.fromHistory(ticker, { closes: bars.map((b) => b.close), lastDate: bars.at(-1)!.date, horizon });
+        const dailyBars = bars.map((b) => ({ date: b.date, open: b.open ?? null, high: b.high ?? null, low: b.low ?? null, close: b.close, adj_close: null, volume: b.volume ?? null }));
+        const result = await forecasts.fromHistory(ticker, {
+          closes: bars.map((b) => b.close), lastDate: bars.at(-1)!.date, horizon, bars: dailyBars, ...(interval_model ? { intervalModel: interval_model } : {}),
+        });
         metrics.forecasts.inc({ endpoint: 'post', outcome: 'ok' });
         return result;
       } catch (err) {

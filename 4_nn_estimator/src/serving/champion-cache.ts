@@ -9,6 +9,7 @@ import { requiredHistory } from '../model/dataset.ts';
 import { closesOf } from '../model/features.ts';
 import { encodeLastWindows } from '../model/forecast.ts';
 import { isIntervalModel, type IntervalModel } from '../model/intervals.ts';
+import { loadBands, type LoadedBands } from '../model/bands/registry.ts';
 import { deserializeModel, disposeModel } from '../model/lstm.ts';
 import { StandardScaler, type ScalerJSON } from '../model/scaler.ts';
 
@@ -29,8 +30,10 @@ export interface LoadedChampion {
   /** Bars a forecast needs (window plus feature warm-up). */
   history: number;
   skill: number | null;
-  /** Prediction-interval quantiles fitted on validation (absent for older versions). */
+  /** Prediction-interval quantiles fitted on validation (versions trained before band models). */
   intervals?: IntervalModel;
+  /** Band models stored with the version (static, EWMA, GARCH-t, learned) and the one served by default. */
+  bands?: LoadedBands;
 }
 
 export interface ChampionCacheHooks {
@@ -101,6 +104,7 @@ export class ChampionCache {
       history: requiredHistory(config),
       skill: typeof row.evaluation.skill === 'number' ? row.evaluation.skill : null,
       ...(isIntervalModel(row.evaluation.intervals) ? { intervals: row.evaluation.intervals } : {}),
+      ...withBands(loadBands(row.evaluation.bands)),
     };
   }
 
@@ -145,4 +149,8 @@ export class ChampionCache {
     for (let end = closes.length; end >= needed && histories.length < 16; end--) histories.push(closes.slice(end - needed, end));
     return encodeLastWindows(histories, config, scaler);
   }
+}
+
+function withBands(bands: LoadedBands | undefined): { bands?: LoadedBands } {
+  return bands ? { bands } : {};
 }

@@ -21,6 +21,10 @@ import { noStoredPrices } from '../errors.ts';
 import type { ChampionCache, LoadedChampion } from './champion-cache.ts';
 import type { ChangeHandlers } from './change-listener.ts';
 import { type Forecast, forecastFrom, forecastMany, type ForecastRequest } from './forecaster.ts';
+import type { BandModelName } from '../model/bands/types.ts';
+
+/** Bars the band models read at a forecast: EWMA's and GARCH's filters run over the last 750 returns. */
+const BAND_HISTORY = 751;
 
 export interface ForecastServiceOptions {
   /** Coalesce bursts of notifications (a load of many tickers) before recomputing. */
@@ -63,8 +67,13 @@ export class ForecastService {
   ) {}
 
   /** GET /predict: the stored-prices forecast, from memory when current. Returns JSON text or an object. */
-  async stored(ticker: string, horizon: number): Promise<string | PredictResponse> {
+  async stored(ticker: string, horizon: number, intervalModel?: BandModelName): Promise<string | PredictResponse> {
     const champion = await this.championOf(ticker);
+    if (intervalModel && intervalModel !== champion.bands?.served) {
+      // Another band model than the served one: computed per request, the cache holds the served forecast.
+      const forecast = forecastFrom(champion, await this.storedBars(ticker, champion), champion.config.horizon, intervalModel);
+      return respond({ ticker, version: champion.version, lastDate: forecast.last_date, computedAt: new Date().toISOString(), forecast, json: new Map() }, horizon, false);
+    }
     const entry = this.entries.get(ticker);
     if (entry && entry.version === champion.version && this.live()) {
       this.metrics.cacheHits.inc();
@@ -200,12 +209,7 @@ export class ForecastService {
     if (running) return running;
     const generation = this.generations.get(ticker) ?? 0;
     const task = (async () => {
-      const bars = await prices.getRecentPrices(this.pool, ticker, champion.history);
-      if (bars.length === 0) throw noStoredPrices(ticker);
-      if (bars.length < champion.history) {
-        throw new HttpError(404, `${ticker} has ${bars.length} stored bars; the model needs ${champion.history}.`);
-      }
-      const forecast = forecastFrom(champion, bars, champion.config.horizon);
+      const forecast = forecastFrom(champion, await this.storedBars(ticker, champion), champion.config.horizon);
       const entry: Entry = { ticker, version: champion.version, lastDate: forecast.last_date, computedAt: new Date().toISOString(), forecast, json: new Map() };
       const current = (this.generations.get(ticker) ?? 0) === generation;
       if (current && this.live()) this.entries.set(ticker, entry);
@@ -215,6 +219,16 @@ export class ForecastService {
     const clear = () => { if (this.inflight.get(ticker) === task) this.inflight.delete(ticker); };
     task.then(clear, clear);
     return task;
+  }
+
+  /** The stored bars a forecast reads: the network's window, and the year and more the band models filter over. */
+  private async storedBars(ticker: string, champion: LoadedChampion) {
+    const bars = await prices.getRecentPrices(this.pool, ticker, champion.bands ? Math.max(champion.history, BAND_HISTORY) : champion.history);
+    if (bars.length === 0) throw noStoredPrices(ticker);
+    if (bars.length < champion.history) {
+      throw new HttpError(404, `${ticker} has ${bars.length} stored bars; the model needs ${champion.history}.`);
+    }
+    return bars;
   }
 
   private retiredBatches = { batches: 0, items: 0 };

@@ -3,7 +3,10 @@
  * champion's prediction bands. Pure computation on a loaded champion; nothing here touches the
  * database or the cache.
  */
-import { type DailyBar, nextTradingDays } from '@stocks/common';
+import { type DailyBar, HttpError, nextTradingDays } from '@stocks/common';
+import { priceBands } from '../model/bands/evaluate.ts';
+import { widenWithHorizon } from '../model/bands/fan.ts';
+import type { BandModelName } from '../model/bands/types.ts';
 import { closesOf } from '../model/features.ts';
 import { encodeLastWindows, movesToPrices, NotEnoughHistoryError, predictLogReturnMoves } from '../model/forecast.ts';
 import { forecastPoints, type IntervalBand } from '../model/intervals.ts';
@@ -16,6 +19,8 @@ export interface Forecast {
   last_date: string;
   alpha: number;
   skill_vs_naive: number | null;
+  /** Which band model drew the bands; null for versions trained before band models (20-day volatility bands). */
+  interval_model: BandModelName | null;
   forecast: Array<{ date: string; close: number } & Partial<IntervalBand>>;
 }
 
@@ -24,13 +29,17 @@ export interface ForecastRequest {
   closes: readonly number[];
   lastDate: string;
   horizon: number;
+  /** The bars themselves when they carry open/high/low (the learned bands read ranges and gaps). */
+  bars?: readonly DailyBar[];
+  /** A band model other than the version's served one. */
+  intervalModel?: BandModelName;
 }
 
 /** Closes for the next `horizon` trading days after the last bar. */
-export function forecastFrom(champion: LoadedChampion, bars: readonly DailyBar[], horizon: number): Forecast {
+export function forecastFrom(champion: LoadedChampion, bars: readonly DailyBar[], horizon: number, intervalModel?: BandModelName): Forecast {
   const last = bars.at(-1);
   if (!last || bars.length < champion.history) throw new NotEnoughHistoryError(champion.history, bars.length);
-  const [result] = forecastMany(champion, [{ closes: closesOf(bars), lastDate: last.date, horizon }]);
+  const [result] = forecastMany(champion, [{ closes: closesOf(bars), lastDate: last.date, horizon, bars, ...(intervalModel ? { intervalModel } : {}) }]);
   if (result instanceof Error) throw result;
   return result!;
 }
@@ -57,6 +66,7 @@ export function forecastMany(champion: LoadedChampion, requests: readonly Foreca
     try {
       const closes = movesToPrices(r.closes.at(-1)!, moves[w]!.slice(0, r.horizon), champion.alpha);
       const dates = nextTradingDays(champion.ticker, r.lastDate, r.horizon);
+      const banded = bandedPoints(champion, r, dates, closes);
       results[i] = {
         ticker: champion.ticker,
         model_version: champion.version,
@@ -64,11 +74,41 @@ export function forecastMany(champion: LoadedChampion, requests: readonly Foreca
         last_date: r.lastDate,
         alpha: champion.alpha,
         skill_vs_naive: champion.skill,
-        forecast: forecastPoints(champion.intervals, r.closes, dates, closes),
+        interval_model: banded.name,
+        forecast: banded.points,
       };
     } catch (err) {
       results[i] = err as Error;
     }
   });
   return results;
+}
+
+/**
+ * The forecast path with the bands of the requested (else the version's served) band model around
+ * each point: band = point * exp(q), held non-narrowing over the horizon. Versions trained before
+ * band models keep their 20-day-volatility intervals.
+ */
+function bandedPoints(champion: LoadedChampion, r: ForecastRequest, dates: readonly string[], points: readonly number[]): { name: BandModelName | null; points: Forecast['forecast'] } {
+  const { bands } = champion;
+  if (!bands) {
+    if (r.intervalModel) throw new HttpError(409, `${champion.ticker}'s model version ${champion.version} was trained before band models; retrain it (POST /train) to choose interval_model.`);
+    return { name: null, points: forecastPoints(champion.intervals, r.closes, dates, points) };
+  }
+  const name = r.intervalModel ?? bands.served;
+  const model = bands.models[name];
+  if (!model) throw new HttpError(409, `interval_model ${name} could not be fitted for ${champion.ticker}'s model version ${champion.version} (too short a history); available: ${Object.keys(bands.models).join(', ')}.`);
+  const history = r.bars ?? r.closes.map((close) => ({ date: '', open: null, high: null, low: null, close, adj_close: null, volume: null }));
+  const edges = priceBands(widenWithHorizon(model.forecast(history, points.length)), points);
+  return {
+    name,
+    points: points.map((close, k) => ({
+      date: dates[k]!,
+      close,
+      lower80: Math.min(close, edges.lower80[k]!),
+      upper80: Math.max(close, edges.upper80[k]!),
+      lower95: Math.min(close, edges.lower95[k]!),
+      upper95: Math.max(close, edges.upper95[k]!),
+    })),
+  };
 }

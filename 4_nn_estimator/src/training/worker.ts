@@ -217,6 +217,7 @@ function toNewVersion(data: TrainingJobData, r: TrainResult, parent: number | nu
       skill: r.skill,
       skill_all_steps: r.skill_all_steps,
       intervals: r.intervals,
+      bands: r.bands ?? null,
       metrics: r.metrics,
       baselines: r.baselines,
       champion_on_same_window: r.championMetricsOnSameWindow ?? null,
