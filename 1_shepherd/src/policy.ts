@@ -44,6 +44,17 @@ export function planTicker(input: {
   return { load, training: 'fine-tune-if-new-data' };
 }
 
+/**
+ * After a ticker's first load: when the source's newest bar is older than the last trading day
+ * (a bundled sample, a CSV folder, a delisted ticker), the initial history counts back from that
+ * bar, not from today; the range still missing before the first load's start, or undefined.
+ */
+export function initialBackfill(firstLoad: { start_date: string }, newestLoaded: string | null, initialHistoryYears: number): { start_date: string; end_date: string } | undefined {
+  if (!newestLoaded) return undefined;
+  const start = yearsBefore(newestLoaded, initialHistoryYears);
+  return start < firstLoad.start_date ? { start_date: start, end_date: addDays(firstLoad.start_date, -1) } : undefined;
+}
+
 /** The same calendar day `years` earlier (29 February falls on 1 March). */
 export function yearsBefore(date: string, years: number): string {
   const d = new Date(`${date}T00:00:00Z`);

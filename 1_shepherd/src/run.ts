@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { callJson, lastCompletedTradingDay, type Pool } from '@stocks/common';
 import { models, prices, runs, trySessionLock, type RunStatus, type RunTrigger } from '@stocks/db';
 import type { ShepherdMetrics } from './metrics.ts';
-import { planTicker } from './policy.ts';
+import { initialBackfill, planTicker } from './policy.ts';
 
 export interface RunDeps {
   pool: Pool;
@@ -103,6 +103,16 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
       );
       newBars = loaded.inserted + loaded.updated;
       await record('load', 'succeeded', started, { ...plan.load, ...loaded });
+      const backfill = coverage ? undefined : initialBackfill(plan.load, loaded.last_date, deps.initialHistoryYears);
+      if (backfill) {
+        step = 'backfill';
+        started = new Date();
+        const more = await callJson<{ inserted: number; updated: number; fetched: number; last_date: string | null }>(
+          deps.loadDataUrl, '/load', { body: { ticker, ...backfill }, requestId: `${requestId}-backfill`, token: deps.apiToken },
+        );
+        newBars += more.inserted + more.updated;
+        await record('backfill', 'succeeded', started, { ...backfill, ...more, reason: `the source's newest bar is ${loaded.last_date}: ${deps.initialHistoryYears} years counted back from it` });
+      }
     } else {
       await record('load', 'skipped', started, { newest_stored: coverage?.last_date }, undefined);
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { lastCompletedTradingDay } from '@stocks/common';
-import { planTicker, yearsBefore } from '../src/policy.ts';
+import { initialBackfill, planTicker, yearsBefore } from '../src/policy.ts';
 
 test('a ticker with nothing stored loads the initial history and trains', () => {
   assert.deepEqual(planTicker({ lastCompletedTradingDay: '2024-03-08', hasModel: false, initialHistoryYears: 10 }), {
@@ -55,4 +55,13 @@ test('monitoring turns the fine-tune into a full retrain, with the reasons; it n
   // Fresh data: nothing to learn from, whatever monitoring says; no model: train anyway.
   assert.equal(planTicker({ ...stale, newestStored: '2024-03-08', monitoring: drift }).training, 'none');
   assert.equal(planTicker({ ...stale, hasModel: false, monitoring: drift }).training, 'train');
+});
+
+test('a source that ends before today: the initial history counts back from its newest bar', () => {
+  // The bundled sample ends 2020-04-17; ten years back from a 2026 "today" loaded only 2016-11..2020-04.
+  const plan = planTicker({ lastCompletedTradingDay: '2026-11-27', hasModel: false, initialHistoryYears: 10 });
+  assert.deepEqual(initialBackfill(plan.load!, '2020-04-17', 10), { start_date: '2010-04-17', end_date: '2016-11-26' });
+  // A source that is current needs nothing more; nor does one that returned nothing.
+  assert.equal(initialBackfill(plan.load!, '2026-11-27', 10), undefined);
+  assert.equal(initialBackfill(plan.load!, null, 10), undefined);
 });
