@@ -107,6 +107,17 @@ export async function getChampion(db: Queryable, ticker: string): Promise<ModelA
   return rows[0];
 }
 
+/** The champion's summary (no artifact): e.g. up to which bar it was trained. */
+export async function getChampionSummary(db: Queryable, ticker: string): Promise<ModelSummary | undefined> {
+  const { rows } = await db.query<ModelSummary>(`SELECT ${SUMMARY_COLUMNS} FROM models WHERE ticker = $1 AND is_champion`, [ticker]);
+  return rows[0];
+}
+
+/** The newest bar a version saw: its validation windows end on it (train_end for versions without validation). */
+export function lastBarSeen(m: Pick<ModelSummary, 'validation_end' | 'train_end'>): string {
+  return m.validation_end ?? m.train_end;
+}
+
 export async function getChampionVersion(db: Queryable, ticker: string): Promise<number | undefined> {
   const { rows } = await db.query<{ version: number }>(`SELECT version FROM models WHERE ticker = $1 AND is_champion`, [ticker]);
   return rows[0]?.version;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isoDateSchema as isoDate, tickerSchema } from '@stocks/common';
-import { bandModelNameSchema } from './model/bands/names.ts';
+import { bandModelNameSchema, bandSkillSchema } from './model/bands/band-schemas.ts';
 
 export { tickerSchema };
 
@@ -55,6 +55,13 @@ export const modelSchema = z.object({
     levels: z.array(z.number()),
     validation_windows: z.number(),
   }).nullable().describe('How the 80%/95% prediction intervals of this version were fitted; null when it has none'),
+  interval_skill: z.object({
+    served: bandModelNameSchema.describe('The band model /predict serves for this version by default'),
+    reason: z.string(),
+    windows: z.object({ start: z.string(), end: z.string(), n: z.number() }).describe('Validation origins every band model was scored on (none of the fits saw them)'),
+    per_model: z.record(z.string(), z.record(z.string(), bandSkillSchema)).describe('Per band model (static, ewma, garch, model), per step ("1", "5"): mean interval scores (log-return units, lower is better), coverage and QLIKE'),
+    model_vs_ewma_p: z.record(z.string(), z.number()).nullable().describe('One-sided Diebold-Mariano p-values of the learned bands beating EWMA'),
+  }).nullable().describe('Band skill on validation beside the static, EWMA and GARCH baselines; null for versions trained before band models'),
   skill_vs_naive: z.number().nullable().describe('1 - mae / naive mae; above 0 beats naive'),
   alpha: z.number().describe('Shrinkage of the predicted move toward naive, fitted on validation'),
   hyper_parameters: z.record(z.string(), z.unknown()),
@@ -68,7 +75,11 @@ export const modelSchema = z.object({
 });
 
 export const modelsQuerySchema = z.object({ ticker: tickerSchema });
-export const modelsResponseSchema = z.object({ ticker: z.string(), models: z.array(modelSchema) });
+export const modelsResponseSchema = z.object({
+  ticker: z.string(),
+  metrics_windows: z.string().describe('Whether the versions listed were validated on the same window, i.e. whether their metrics compare directly'),
+  models: z.array(modelSchema),
+});
 
 const intervalModelSchema = bandModelNameSchema.describe(
   "Band model for the 80%/95% bands: 'model' (learned scale network), 'ewma', 'garch' (GARCH(1,1)-t) or 'static'; default: the one the version serves (learned only when it beat EWMA significantly on validation)",

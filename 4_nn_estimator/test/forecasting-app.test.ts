@@ -107,12 +107,56 @@ describe('4_nn_estimator: baselines, intervals, promotion, rollback, export, bac
     let previousWidth = 0;
     for (const f of body.forecast) {
       assert.ok(f.lower95 <= f.lower80 && f.lower80 <= f.close && f.close <= f.upper80 && f.upper80 <= f.upper95, JSON.stringify(f));
-      assert.ok(f.upper95 - f.lower95 >= previousWidth * 0.8, 'bands widen (roughly) with the horizon');
+      assert.ok(f.upper95 - f.lower95 >= previousWidth, 'bands never narrow with the horizon');
       previousWidth = f.upper95 - f.lower95;
     }
-    const bars = (await readMarketData('AAPL', 100)).map((b) => ({ date: b.date, close: b.close }));
+    // The band models read the whole stored history (ranges included): the same bars posted give the same bands.
+    const bars = (await readMarketData('AAPL', 600)).map((b) => ({ date: b.date, open: b.open, high: b.high, low: b.low, close: b.close }));
     const posted = (await post('/predict', { ticker: 'AAPL', bars, horizon: 5 })).json();
     assert.deepEqual(posted.forecast, body.forecast, 'POST /predict carries the same intervals');
+    assert.equal(posted.interval_model, body.interval_model);
+  });
+
+  test('interval_model: the served band model is named, and any of static / ewma / garch / model can be asked for', async () => {
+    const [m] = (await app.inject('/models?ticker=AAPL')).json().models;
+    assert.ok(['static', 'ewma', 'garch', 'model'].includes(m.interval_skill.served));
+    for (const name of ['static', 'ewma', 'garch', 'model']) {
+      assert.ok(Number.isFinite(m.interval_skill.per_model[name]['1'].interval_score95), `${name} scored on validation`);
+      assert.ok(Number.isFinite(m.interval_skill.per_model[name]['5'].coverage80), `${name} coverage`);
+    }
+    assert.ok(m.interval_skill.windows.n >= 20 && m.interval_skill.windows.end <= m.validation_range.end);
+    assert.equal(typeof m.interval_skill.model_vs_ewma_p.qlike_step1, 'number');
+    if (m.interval_skill.served === 'model') assert.ok(Object.values(m.interval_skill.model_vs_ewma_p).some((p) => (p as number) < 0.05));
+
+    const served = (await app.inject('/predict?ticker=AAPL&horizon=5')).json();
+    assert.equal(served.interval_model, m.interval_skill.served);
+    const widths: Record<string, number> = {};
+    for (const name of ['static', 'ewma', 'garch', 'model']) {
+      const res = await app.inject(`/predict?ticker=AAPL&horizon=5&interval_model=${name}`);
+      assert.equal(res.statusCode, 200, res.body);
+      const body = res.json();
+      assert.equal(body.interval_model, name);
+      assert.deepEqual(body.forecast.map((f: { close: number }) => f.close), served.forecast.map((f: { close: number }) => f.close), 'same points, other bands');
+      widths[name] = body.forecast[4].upper95 - body.forecast[4].lower95;
+      if (name === served.interval_model) assert.deepEqual(body.forecast, served.forecast);
+    }
+    assert.ok(new Set(Object.values(widths)).size > 1, `the band models draw different bands: ${JSON.stringify(widths)}`);
+    const bars = (await readMarketData('AAPL', 600)).map((b) => ({ date: b.date, open: b.open, high: b.high, low: b.low, close: b.close }));
+    const posted = await post('/predict', { ticker: 'AAPL', bars, horizon: 5, interval_model: 'garch' });
+    assert.equal(posted.statusCode, 200, posted.body);
+    assert.equal(posted.json().interval_model, 'garch');
+    const bad = await app.inject('/predict?ticker=AAPL&interval_model=lstm');
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.json().message ?? bad.body, /interval_model/);
+  });
+
+  test('POST /fine-tune with no bar after the champion\'s last one: 409 naming the champion, nothing saved or promoted', async () => {
+    const before = (await app.inject('/models?ticker=AAPL')).json().models;
+    const res = await post('/fine-tune', { ticker: 'AAPL' });
+    assert.equal(res.statusCode, 409, res.body);
+    assert.equal(res.json().details.champion_version, v1);
+    assert.match(res.json().message, /stays the champion/);
+    assert.deepEqual((await app.inject('/models?ticker=AAPL')).json().models.map((m: { version: number }) => m.version), before.map((m: { version: number }) => m.version));
   });
 
   test('a fine-tune made worse on purpose stays out: rejected with the MASE reason, champion and forecasts unchanged', async () => {
@@ -130,6 +174,8 @@ describe('4_nn_estimator: baselines, intervals, promotion, rollback, export, bac
       assert.equal(challenger.status, 'rejected');
       assert.equal(challenger.champion, false);
       assert.match(challenger.status_reason, /fine-tune worse than champion on .*: MASE [\d.]+ > [\d.]+/);
+      // The two versions were validated on different windows, and /models says so.
+      assert.match((await app.inject('/models?ticker=AAPL')).json().metrics_windows, /2 different windows/);
       assert.equal(champion.version, v1);
       assert.equal(champion.champion, true);
       assert.equal((await app.inject('/predict?ticker=AAPL')).json().model_version, v1);

@@ -12,7 +12,7 @@ import { at } from './features.ts';
 import { movesToPrices, predictLogReturnMoves } from './forecast.ts';
 import { buildModel, compileModel, deserializeModel, disposeModel, serializeModel, type ModelArtifact } from './lstm.ts';
 import { chooseBands } from './bands/choice.ts';
-import type { StoredBands } from './bands/registry.ts';
+import type { StoredBands } from './bands/band-schemas.ts';
 import { fitIntervals, recentVolatility, type IntervalModel } from './intervals.ts';
 import { evaluate, type Evaluation } from './metrics.ts';
 import { mulberry32 } from './random.ts';

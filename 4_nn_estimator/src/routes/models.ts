@@ -5,6 +5,7 @@ import { models, type ModelSummary } from '@stocks/db';
 import { promoteVersion, rollback } from '../training/promotion.ts';
 import { exportModel } from '../model/export.ts';
 import { INTERVAL_LEVELS, isIntervalModel } from '../model/intervals.ts';
+import { storedBandsSchema } from '../model/bands/band-schemas.ts';
 import { relativeMase } from '../model/metrics.ts';
 import {
   championChangeSchema, exportSchema, modelsQuerySchema, modelsResponseSchema, rollbackBodySchema, versionParamsSchema,
@@ -23,6 +24,14 @@ function scored(e: StoredEvaluation, naive: StoredEvaluation | undefined) {
     mase: naive ? finiteOrNull(relativeMase(e.mae, naive.mae)) : null,
     mase_all_steps: naive?.all_steps && e.all_steps ? finiteOrNull(relativeMase(e.all_steps.mae, naive.all_steps.mae)) : null,
   };
+}
+
+/** The scale's champion/challenger as decided at training: every band model on the same validation windows. */
+function intervalSkill(stored: unknown) {
+  const parsed = storedBandsSchema.safeParse(stored);
+  if (!parsed.success) return null;
+  const { served, reason, validation } = parsed.data;
+  return { served, reason, windows: { start: validation.start, end: validation.end, n: validation.n }, per_model: validation.skill, model_vs_ewma_p: validation.model_vs_ewma };
 }
 
 export function presentModel(m: ModelSummary) {
@@ -45,6 +54,7 @@ export function presentModel(m: ModelSummary) {
       ? { naive: scored(stored.naive, stored.naive), drift: scored(stored.drift, stored.naive), moving_average: scored(stored.moving_average, stored.naive) }
       : null,
     intervals: isIntervalModel(intervals) ? { method: intervals.method, levels: [...INTERVAL_LEVELS], validation_windows: intervals.n } : null,
+    interval_skill: intervalSkill(m.evaluation.bands),
     skill_vs_naive: typeof skill === 'number' ? skill : null,
     alpha: m.alpha,
     hyper_parameters: m.config,
@@ -58,6 +68,12 @@ export function presentModel(m: ModelSummary) {
   };
 }
 
+/** Each version's validation metrics come from its own validation_range: say so when they differ. */
+function metricsWindowsNote(distinctWindows: number): string {
+  if (distinctWindows <= 1) return 'Every version listed was validated on the same window (validation_range): their metrics compare directly.';
+  return `The versions listed were validated on ${distinctWindows} different windows (see each validation_range): their MAE/RMSE/MAPE are not measured on the same days and do not compare directly. MASE divides by naive on each version's own window, so it compares better; for a like-for-like comparison run a backtest (POST /backtest).`;
+}
+
 export const modelRoutes: FastifyPluginAsync = async (fastify) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   app.get('/models', {
@@ -69,7 +85,8 @@ export const modelRoutes: FastifyPluginAsync = async (fastify) => {
     },
   }, async (request) => {
     const rows = await models.listModels(app.pool, request.query.ticker);
-    return { ticker: request.query.ticker, models: rows.map(presentModel) };
+    const windows = new Set(rows.map((m) => `${m.validation_start}..${m.validation_end}`));
+    return { ticker: request.query.ticker, metrics_windows: metricsWindowsNote(windows.size), models: rows.map(presentModel) };
   });
 
   app.post('/models/:version/promote', {

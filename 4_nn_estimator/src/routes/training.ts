@@ -46,14 +46,25 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (f
     schema: {
       tags: ['training'],
       summary: "Queue a fine-tune of the ticker's champion on the data that arrived since it was trained",
-      description: 'The result is a challenger; it becomes champion only if it is not worse than the champion on the same recent window.',
+      description: 'The result is a challenger; it becomes champion only if it is not worse than the champion on the same recent window. 409 (with champion_version) when no bar arrived after the champion\'s last one: nothing is queued, saved or promoted.',
       body: fineTuneRequestSchema,
-      response: { 202: jobAcceptedSchema, 400: errorResponseSchema, 404: errorResponseSchema },
+      response: { 202: jobAcceptedSchema, 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema },
     },
   }, async (request, reply) => {
     const { ticker } = request.body;
-    if (!(await models.getChampionVersion(app.pool, ticker))) {
+    const champion = await models.getChampionSummary(app.pool, ticker);
+    if (!champion) {
       throw new HttpError(404, `${ticker} has no model to fine-tune. Train one first: POST /train {"ticker":"${ticker}"}.`);
+    }
+    const coverage = await prices.getCoverage(app.pool, ticker);
+    const trainedThrough = models.lastBarSeen(champion);
+    if (!coverage || coverage.last_date <= trainedThrough) {
+      // Nothing to learn from: a fine-tune would only re-fit the same bars and store a copy as a new version.
+      throw new HttpError(409, `${ticker} has no bars after ${trainedThrough}, the last one champion version ${champion.version} was trained on; it stays the champion. Load newer prices first (2_load_data POST /load).`, {
+        champion_version: champion.version,
+        trained_through: trainedThrough,
+        newest_stored: coverage?.last_date ?? null,
+      });
     }
     const active = await jobs.findActiveJob(app.pool, ticker, 'fine-tune');
     if (active) return reply.code(202).send({ job_id: active.id, status: active.status as 'queued' | 'running' });

@@ -163,6 +163,12 @@ async function runJob(deps: TrainingWorkerDeps, data: TrainingJobData, attempt: 
   if (bars.length === 0) throw new Error(`no stored prices for ${data.ticker}${data.end_date ? ` up to ${data.end_date}` : ''}`);
 
   const champion = await models.getChampion(pool, data.ticker);
+  if (data.kind === 'fine-tune' && champion && bars.at(-1)!.date <= models.lastBarSeen(champion)) {
+    // Queued before a check could refuse it (or the bars were removed since): no new version for no new data.
+    await withTransaction(pool, (tx) => jobs.markJobSucceeded(tx, data.job_id, champion.version, attempt.fence));
+    log.info({ job_id: data.job_id, ticker: data.ticker, champion: champion.version }, 'fine-tune skipped: no bars after the champion\'s last one');
+    return champion.version;
+  }
   // A rewritten history (split) invalidates the champion's scale: fine-tuning becomes full training.
   const fullRetrainNeeded = await tickers.needsFullRetrain(pool, data.ticker);
   const warmStart: WarmStart | undefined =

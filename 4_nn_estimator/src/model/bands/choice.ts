@@ -13,7 +13,7 @@ import { DEFAULT_MAX_HORIZON, ewmaFitter } from './ewma.ts';
 import { centredMoves, compareSteps, stepLosses, summarise, type StepLosses } from './evaluate.ts';
 import { garchFitter } from './garch.ts';
 import { DEFAULT_LEARNED_OPTIONS, fitLearnedScale, LearnedBands, NotEnoughBarsForBandsError, type LearnedFit, type LearnedScaleOptions } from './learned.ts';
-import type { StoredBands } from './registry.ts';
+import type { StoredBands } from './band-schemas.ts';
 import { staticFitter } from './static.ts';
 import type { BandModel, BandModelFitter, BandModelName } from './types.ts';
 

@@ -1,12 +1,9 @@
-/**
- * Band models as stored with a model version (evaluation.bands) and rebuilt for serving: every
- * candidate's fitted state, which one is served, and the validation figures behind the choice.
- */
+/** Band models as stored with a model version (evaluation.bands, see band-schemas.ts), rebuilt for serving. */
 import { z } from 'zod';
 import { EwmaBands } from './ewma.ts';
 import { GarchBands } from './garch.ts';
 import { LearnedBands } from './learned.ts';
-import { BAND_MODEL_NAMES, bandModelNameSchema } from './names.ts';
+import { BAND_MODEL_NAMES, storedBandsSchema } from './band-schemas.ts';
 import { StaticBands } from './static.ts';
 import type { BandModel, BandModelName } from './types.ts';
 
@@ -38,32 +35,6 @@ export function bandModelFromJSON(name: BandModelName, json: unknown): BandModel
       return LearnedBands.fromJSON(json);
   }
 }
-
-/** Validation figures of one band model at one step (means over the comparison windows). */
-export const bandSkillSchema = z.object({
-  interval_score80: z.number(),
-  interval_score95: z.number(),
-  coverage80: z.number(),
-  coverage95: z.number(),
-  qlike: z.number(),
-});
-
-export const storedBandsSchema = z.object({
-  served: bandModelNameSchema,
-  reason: z.string(),
-  /** Fitted state of every candidate that could be fitted. */
-  models: z.record(z.string(), z.unknown()),
-  validation: z.object({
-    start: z.string(),
-    end: z.string(),
-    n: z.number().int(),
-    /** Per model, per step ("1", "5"). */
-    skill: z.record(z.string(), z.record(z.string(), bandSkillSchema)),
-    /** One-sided Diebold-Mariano p-values of the learned bands beating EWMA's. */
-    model_vs_ewma: z.record(z.string(), z.number()).nullable(),
-  }),
-});
-export type StoredBands = z.infer<typeof storedBandsSchema>;
 
 export interface LoadedBands {
   served: BandModelName;
