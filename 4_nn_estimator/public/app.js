@@ -1,5 +1,6 @@
 // The forecast page: plain ES module, no build step. Reads the estimator's JSON endpoints.
 import uPlot from '/vendor/uplot/uPlot.esm.js';
+import { axisPrice, axisSize, driftLook, signedPct, skillClass } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 const COLORS = { close: '#1f5fbf', forecast: '#d9620b', past: '#7c3aed' };
@@ -83,7 +84,7 @@ async function load(ticker) {
     renderFreshness(state.tickers.find((x) => x.ticker === ticker));
     renderChart(ticker, prices.prices, predict, past.forecasts);
     renderLive(monitoring);
-    renderModels(models.models, monitoring);
+    renderModels(models.models, monitoring, models.metrics_windows);
     renderJobs(jobs.jobs);
     if (!predict) showMessage(`${ticker} has no trained model yet: the chart shows prices only. Train one with POST /train.`);
     document.body.dataset.state = 'ready';
@@ -130,20 +131,22 @@ function renderChart(ticker, bars, predict, past) {
   for (const [d, f] of pastByDate) pastCol[index.get(d)] = f.value;
   const hasBands = forecast.some((f) => f.lower80 != null);
 
-  const band = (label, alpha) => ({ label, stroke: `rgba(217, 98, 11, ${alpha})`, width: 1, points: { show: false }, value: (_u, v) => num(v) });
+  // Empty, not a dash, where a series has no value (before any hover, or outside the forecast).
+  const shown = (_u, v) => (v == null ? '' : num(v));
+  const band = (label, alpha) => ({ label, stroke: `rgba(217, 98, 11, ${alpha})`, width: 1, points: { show: false }, value: shown });
   const opts = {
     width: Math.max(320, $('chart').clientWidth),
     height: 380,
     scales: { x: { time: true } },
     cursor: { points: { size: 6 } },
     series: [
-      { value: (_u, ts) => (ts == null ? '–' : new Date(ts * 1000).toISOString().slice(0, 10)) },
-      { label: 'Close', stroke: COLORS.close, width: 1.6, points: { show: false }, value: (_u, v) => num(v) },
-      { label: `Forecast${predict ? ` (v${predict.model_version})` : ''}`, stroke: COLORS.forecast, width: 2, dash: [6, 4], points: { show: true, size: 4, fill: COLORS.forecast }, value: (_u, v) => num(v) },
+      { value: (_u, ts) => (ts == null ? '' : new Date(ts * 1000).toISOString().slice(0, 10)) },
+      { label: 'Close', stroke: COLORS.close, width: 1.6, points: { show: false }, value: shown },
+      { label: `Forecast${predict ? ` (v${predict.model_version})` : ''}`, stroke: COLORS.forecast, width: 2, dash: [6, 4], points: { show: true, size: 4, fill: COLORS.forecast }, value: shown },
       band('80% low', 0.45), band('80% high', 0.45), band('95% low', 0.25), band('95% high', 0.25),
       {
         label: 'Past forecast, 1 day ahead', stroke: COLORS.past, fill: COLORS.past, width: 0, paths: () => null,
-        points: { show: true, size: 6, width: 1, fill: 'rgba(124, 58, 237, 0.55)', stroke: COLORS.past }, value: (_u, v) => num(v),
+        points: { show: true, size: 6, width: 1, fill: 'rgba(124, 58, 237, 0.55)', stroke: COLORS.past }, value: shown,
       },
     ],
     bands: hasBands ? [
@@ -152,7 +155,7 @@ function renderChart(ticker, bars, predict, past) {
     ] : [],
     axes: [
       { stroke: '#6b7685', grid: { stroke: '#eef1f4' }, ticks: { stroke: '#e3e7ec' } },
-      { stroke: '#6b7685', size: 64, grid: { stroke: '#eef1f4' }, ticks: { stroke: '#e3e7ec' }, values: (_u, vals) => vals.map((v) => price.format(v)) },
+      { stroke: '#6b7685', size: axisSize, grid: { stroke: '#eef1f4' }, ticks: { stroke: '#e3e7ec' }, values: (_u, vals) => axisPrice(vals) },
     ],
   };
   state.chart?.destroy();
@@ -164,7 +167,8 @@ function renderChart(ticker, bars, predict, past) {
   const notes = [];
   if (predict) {
     notes.push(`Forecast by model v${predict.model_version} from ${predict.last_date} for ${forecast.length} trading days.`);
-    notes.push(hasBands ? 'Shaded: 80% (darker) and 95% prediction intervals.' : 'This version has no prediction intervals.');
+    const source = { model: 'the learned volatility network', ewma: 'EWMA(0.94) volatility', garch: 'GARCH(1,1)-t', static: 'static two-year quantiles' }[predict.interval_model];
+    notes.push(hasBands ? `Shaded: 80% (darker) and 95% prediction bands${source ? ` from ${source} (the band model this version serves)` : ''}.` : 'This version has no prediction intervals.');
   }
   notes.push(pastByDate.size ? `Purple dots: ${pastByDate.size} one-day-ahead forecasts served earlier, at the day they were for.` : 'No earlier forecast has reached its date yet.');
   $('chart-note').textContent = notes.join(' ');
@@ -180,8 +184,8 @@ function renderLive(monitoring) {
   $('live-mae').textContent = row ? num(row.mae) : '–';
   $('live-naive').textContent = row ? num(row.naive_mae) : '–';
   const skill = $('live-skill');
-  skill.textContent = row?.skill_vs_naive == null ? '–' : `${row.skill_vs_naive >= 0 ? '+' : ''}${(100 * row.skill_vs_naive).toFixed(1)}%`;
-  skill.className = `big ${row?.skill_vs_naive == null ? '' : row.skill_vs_naive >= 0 ? 'good' : 'bad'}`;
+  skill.textContent = signedPct(row?.skill_vs_naive);
+  skill.className = `big ${skillClass(row?.skill_vs_naive)}`;
   $('live-note').textContent = row
     ? `${row.n} forecast points realised (${row.first_target} to ${row.last_target}), MAPE ${row.mape.toFixed(2)}% vs naive ${row.naive_mape.toFixed(2)}%.`
     : 'Errors appear once the closes of forecast dates are loaded.';
@@ -199,8 +203,9 @@ function renderLive(monitoring) {
     $('drift-vol').textContent = '–';
     $('drift-note').textContent = drift?.note ?? '';
   } else {
-    stateEl.textContent = drift.detected ? 'Drift' : 'Stable';
-    stateEl.className = `big ${drift.detected ? 'bad' : 'good'}`;
+    const look = driftLook(drift);
+    stateEl.textContent = look.text;
+    stateEl.className = `big ${look.className}`;
     $('drift-p').textContent = `p = ${drift.p_value < 0.001 ? drift.p_value.toExponential(1) : drift.p_value.toFixed(3)} (threshold ${drift.threshold})`;
     $('drift-vol').textContent = `${pct(drift.recent_volatility, 2)} / ${pct(drift.reference_volatility, 2)}`;
     $('drift-note').textContent = `Last ${drift.n_recent} daily returns against ${drift.n_reference} of the training window (${drift.reference_range?.start} to ${drift.reference_range?.end}).`;
@@ -208,11 +213,20 @@ function renderLive(monitoring) {
   if (monitoring?.retrain.full_retrain_advised) $('drift-note').textContent += ` Full retrain advised: ${monitoring.retrain.reasons.join('; ')}.`;
 }
 
-function renderModels(models, monitoring) {
+function bandsCell(skill) {
+  if (!skill) return el('td', { class: 'muted' }, '–');
+  const own = skill.per_model[skill.served]?.['1'];
+  const ref = skill.per_model.static?.['1'];
+  const rel = own && ref ? own.interval_score95 / ref.interval_score95 - 1 : null;
+  return el('td', { class: skillClass(rel == null ? null : -rel), title: skill.reason }, `${skill.served}${rel == null ? '' : ` ${signedPct(rel)}`}`);
+}
+
+function renderModels(models, monitoring, note) {
+  $('models-note').textContent = note ?? '';
   const liveAll = new Map((monitoring?.live ?? []).filter((r) => r.window === 'all').map((r) => [r.model_version, r]));
   const body = $('models').querySelector('tbody');
   body.replaceChildren();
-  if (models.length === 0) body.append(el('tr', {}, el('td', { colspan: '11', class: 'muted' }, 'No model versions yet.')));
+  if (models.length === 0) body.append(el('tr', {}, el('td', { colspan: '12', class: 'muted' }, 'No model versions yet.')));
   for (const m of models) {
     const live = liveAll.get(m.version);
     const skill = m.skill_vs_naive;
@@ -224,10 +238,11 @@ function renderModels(models, monitoring) {
       el('td', {}, m.trained_range.end),
       el('td', { class: 'num' }, num(m.metrics.mae)),
       el('td', { class: 'num' }, num(m.baseline.mae)),
-      el('td', { class: `num ${skill == null ? '' : skill >= 0 ? 'good' : 'bad'}` }, skill == null ? '–' : `${(100 * skill).toFixed(1)}%`),
+      el('td', { class: `num ${skillClass(skill)}` }, signedPct(skill)),
       el('td', { class: `num ${live ? (live.mae <= live.naive_mae ? 'good' : 'bad') : ''}` }, live ? num(live.mae) : '–'),
       el('td', { class: 'num' }, live ? num(live.naive_mae) : '–'),
       el('td', { class: 'num' }, live ? String(live.n) : '0'),
+      bandsCell(m.interval_skill),
       el('td', {}, when(m.created_at)),
     ));
   }
