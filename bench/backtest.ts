@@ -144,19 +144,18 @@ async function benchAllBands(): Promise<void> {
     const rows = TICKERS.map((t) => {
       const r = results.get(t)![hi]!;
       return [
-        t, String(r.n_origins), r.served_choice.replace('conformal ', 'cf-'),
+        t, String(r.n_origins), r.served_choice,
         ...names.map((n) => fmt(r.summary[n]!.coverage80)), ...names.map((n) => fmt(r.summary[n]!.coverage95)),
         ...names.slice(1).map((n) => relMark(r, n, 80)), ...names.slice(1).map((n) => relMark(r, n, 95)),
         ...(h === 1 ? names.slice(1).map((n) => fmt(r.summary[n]!.qlike - r.summary.static!.qlike)) : []),
       ];
     });
     printTable(head, rows);
-    const recal = BAND_FITTERS.map((f) => `conformal ${f.name}`);
-    console.log(`recalibrated candidates (served is one of them, chosen before the test span):`);
-    printTable(['ticker', ...recal.flatMap((n) => [`cov80 ${n}`, `cov95 ${n}`, `IS80 ${n}`, `IS95 ${n}`])], TICKERS.map((t) => {
+    console.log('served choice, by mean interval score relative to static on the selection span before the test span (lower is better):');
+    for (const t of TICKERS) {
       const r = results.get(t)![hi]!;
-      return [t, ...recal.flatMap((n) => [fmt(r.summary[n]!.coverage80), fmt(r.summary[n]!.coverage95), relMark(r, n, 80), relMark(r, n, 95)])];
-    }));
+      console.log(`  ${t.padEnd(8)} ${Object.entries(r.selection_scores).map(([n, v]) => `${n} ${v.toFixed(3)}`).join(', ')} -> ${r.served_choice}`);
+    }
   }
 
   console.log('\nband targets (served bands; same figures for static, EWMA, GARCH beside):');
