@@ -28,9 +28,7 @@ import { runBacktest, type BacktestResult } from '../4_nn_estimator/src/model/ba
 import type { ModelConfig } from '../4_nn_estimator/src/model/config.ts';
 import { trainModel, type TrainInput, type TrainResult } from '../4_nn_estimator/src/model/train.ts';
 import { dieboldMariano, meanOf } from '../4_nn_estimator/src/model/bands/scoring.ts';
-import { DEFAULT_MAX_HORIZON, ewmaFitter } from '../4_nn_estimator/src/model/bands/ewma.ts';
-import { garchFitter } from '../4_nn_estimator/src/model/bands/garch.ts';
-import { staticFitter } from '../4_nn_estimator/src/model/bands/static.ts';
+import { baselineFitters } from '../4_nn_estimator/src/model/bands/registry.ts';
 import type { BandModelFitter } from '../4_nn_estimator/src/model/bands/types.ts';
 import { benchBands, type HorizonResult } from './support/bands-bench.ts';
 import { ridgeReferenceMase } from './support/ridge-reference.ts';
@@ -41,7 +39,7 @@ const TICKERS = (process.env.BENCH_TICKERS ?? 'AAPL,AMZN,BTC-USD,GOOG,MSFT,NVDA,
 const HORIZON = 5;
 const BAND_HORIZONS = [1, 5];
 /** Band models: the three baselines first (static is the reference), then candidates. */
-const BAND_FITTERS: BandModelFitter[] = [staticFitter, ewmaFitter(DEFAULT_MAX_HORIZON), garchFitter(DEFAULT_MAX_HORIZON)];
+const BAND_FITTERS: BandModelFitter[] = [...Object.values(baselineFitters())];
 const RUN_POINT = process.env.BENCH_POINT !== '0';
 const RUN_BANDS = process.env.BENCH_BANDS !== '0';
 const ORIGINS = Number(process.env.BENCH_ORIGINS ?? 40);

@@ -21,10 +21,8 @@ import { forecast } from './forecast.ts';
 import { covers, intervalsFor } from './intervals.ts';
 import { deserializeModel, disposeModel } from './lstm.ts';
 import { evaluate, mae, relativeMase } from './metrics.ts';
-import { ewmaFitter } from './bands/ewma.ts';
 import { centredMoves, compareSteps, priceBands, stepLosses, summarise, type StepComparison, type StepSummary } from './bands/evaluate.ts';
-import { garchFitter } from './bands/garch.ts';
-import { staticFitter } from './bands/static.ts';
+import { baselineFitters } from './bands/registry.ts';
 import type { BandForecast, BandModel, BandModelFitter } from './bands/types.ts';
 import { trainModel, type TrainInput, type TrainResult } from './train.ts';
 
@@ -144,7 +142,7 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
   const perOrigin: OriginResult[] = [];
   const fits: BacktestResult['fits'] = [];
   let current: { model: tf.LayersModel; result: TrainResult } | undefined;
-  const bandFitters = [staticFitter, ewmaFitter(config.horizon), garchFitter(config.horizon)];
+  const bandFitters = Object.values(baselineFitters(config.horizon));
   let bandModels: Partial<Record<BandBaselineName, BandModel>> = {};
   let servedBands: BandModel | undefined;
   const bandForecasts: Record<'model' | BandBaselineName, Array<BandForecast | undefined>> = { model: [], static: [], ewma: [], garch: [] };
