@@ -1,7 +1,8 @@
 /**
  * The bands half of bench:backtest: every origin of the last 20% of each history, h = 1 and 5,
- * static / EWMA / GARCH-t bands, and the served choice among every band model as it is and
- * conformally recalibrated on the last 250 or 500 windows of each fit, picked per ticker and
+ * static / EWMA / GARCH-t bands, and the served choice among every band model conformally
+ * recalibrated on the last 250 or 500 windows of each fit (never a raw one: only recalibrated
+ * bands carry a coverage guarantee), picked per ticker and
  * horizon on a selection span BEFORE the test span (lowest mean interval score relative to
  * static over both levels). Scores are on log moves around the naive point (the served point unless the network
  * shows significant skill), at step h.
@@ -46,10 +47,7 @@ export function benchBands(bars: readonly DailyBar[], fitters: readonly BandMode
   const origins = range(testStart, bars.length - 1 - horizon);
   const selection = range(testStart - SELECTION_ORIGINS - horizon, testStart - horizon - 1);
   const options = { horizon, refitEvery: REFIT_EVERY, maxTrainBars: 2520 };
-  const candidates = fitters.flatMap((f) => [
-    { label: f.name, fitter: f },
-    ...CONFORMAL_WINDOWS.map((windows) => ({ label: `cf${windows} ${f.name}`, fitter: conformalFitter(f, { horizon, windows }) })),
-  ]);
+  const candidates = fitters.flatMap((f) => CONFORMAL_WINDOWS.map((windows) => ({ label: `cf${windows} ${f.name}`, fitter: conformalFitter(f, { horizon, windows }) })));
 
   // Selection: each candidate, fitted once on bars up to the selection span's first origin,
   // scored on that span against raw static; the lowest mean relative interval score is served.
