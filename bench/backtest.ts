@@ -226,8 +226,10 @@ async function benchAllPoints(): Promise<void> {
   console.log('\npoint targets:');
   console.log(`  model MASE <= 1.005 (all steps, step 1, step ${HORIZON}) on every ticker: ${verdict(mases.every((m) => m <= 1.005))} (worst ${fmt(Math.max(...mases))} on ${rows[mases.indexOf(Math.max(...mases))]!.ticker})`);
   console.log(`  not significantly worse than naive (two-sided DM 5%): ${verdict(worse === 0)} (${worse}/${rows.length} worse)`);
+  const pooled = rows.map((x) => x.r.aggregates.model.mase);
+  console.log(`  model MASE < 0.98 on at least one (an earlier target): ${verdict(pooled.some((m) => m < 0.98))} (best ${fmt(Math.min(...pooled))} on ${rows[pooled.indexOf(Math.min(...pooled))]!.ticker})`);
   console.log(`  total ${rows.reduce((s, x) => s + x.seconds, 0).toFixed(0)} s`);
-  allMet &&= mases.every((m) => m <= 1.005) && worse === 0;
+  allMet &&= mases.every((m) => m <= 1.005) && worse === 0 && pooled.some((m) => m < 0.98);
 }
 
 const backend = await initBackend(isBackendName(process.env.TF_BACKEND) ? process.env.TF_BACKEND : undefined);
