@@ -12,6 +12,8 @@ export interface NewBacktest {
   retrains: number;
   aggregates: Record<string, unknown>;
   coverage: Record<string, unknown>;
+  /** Band scores beside static / EWMA / GARCH (null: stored before bands were scored). */
+  bands: Record<string, unknown> | null;
   fits: unknown[];
   per_origin: unknown[];
   duration_ms: number;
@@ -24,17 +26,17 @@ export interface BacktestRow extends NewBacktest {
 }
 
 const SUMMARY = `id, ticker, job_id, source, params, config, first_origin, last_origin, n_origins, retrains, aggregates,
-  coverage, fits, duration_ms, backend, created_at`;
+  coverage, bands, fits, duration_ms, backend, created_at`;
 
 export async function insertBacktest(db: Queryable, b: NewBacktest): Promise<number> {
   const { rows } = await db.query<{ id: number }>(
     `INSERT INTO backtests (ticker, job_id, source, params, config, first_origin, last_origin, n_origins, retrains,
-       aggregates, coverage, fits, per_origin, duration_ms, backend)
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING id`,
+       aggregates, coverage, fits, per_origin, duration_ms, backend, bands)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id`,
     [
       b.ticker, b.job_id, b.source, JSON.stringify(b.params), JSON.stringify(b.config), b.first_origin, b.last_origin,
       b.n_origins, b.retrains, JSON.stringify(b.aggregates), JSON.stringify(b.coverage), JSON.stringify(b.fits),
-      JSON.stringify(b.per_origin), Math.round(b.duration_ms), b.backend,
+      JSON.stringify(b.per_origin), Math.round(b.duration_ms), b.backend, b.bands === null ? null : JSON.stringify(b.bands),
     ],
   );
   return Number(rows[0]!.id);

@@ -177,6 +177,26 @@ const aggregateSchema = z.object({
   mase_per_step: z.array(z.number().nullable()),
 });
 
+const bandScoresSchema = z.object({
+  step: z.number(),
+  coverage80: z.number(),
+  coverage95: z.number(),
+  interval_score80: z.number().describe('Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better'),
+  interval_score95: z.number(),
+  qlike: z.number().describe('Mean QLIKE loss r^2/v + log v of the variance forecast; lower is better'),
+});
+const dmSchema = z.object({ two_sided: z.number(), a_better: z.number(), a_worse: z.number() })
+  .describe('Diebold-Mariano p-values of the served bands against this baseline (a = served)');
+const bandComparisonSchema = z.object({ is80: dmSchema, is95: dmSchema, qlike: dmSchema });
+const bandReportSchema = z.object({
+  served: z.string().describe("Which bands the 'model' row scores: the version's own ('version') or a band model's name"),
+  per_step: z.array(z.object({
+    step: z.number(),
+    models: z.object({ model: bandScoresSchema.nullable(), static: bandScoresSchema.nullable(), ewma: bandScoresSchema.nullable(), garch: bandScoresSchema.nullable() }),
+    dm: z.object({ static: bandComparisonSchema.nullable(), ewma: bandComparisonSchema.nullable(), garch: bandComparisonSchema.nullable() }),
+  })),
+}).nullable().describe('Band scores per step beside static, EWMA(0.94) and GARCH(1,1)-t bands on the same origins; null for backtests stored before bands were scored');
+
 export const backtestSummarySchema = z.object({
   id: z.number(),
   ticker: z.string(),
@@ -190,6 +210,7 @@ export const backtestSummarySchema = z.object({
   retrains: z.number(),
   aggregates: z.object({ model: aggregateSchema, naive: aggregateSchema, drift: aggregateSchema, moving_average: aggregateSchema }),
   coverage: z.object({ '80': z.number(), '95': z.number(), per_step_80: z.array(z.number()), per_step_95: z.array(z.number()) }),
+  bands: bandReportSchema,
   fits: z.array(z.record(z.string(), z.unknown())),
   duration_ms: z.number(),
   backend: z.string().nullable(),

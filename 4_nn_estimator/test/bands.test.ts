@@ -223,3 +223,17 @@ test('GARCH fitter and EWMA fitter give finite, ordered bands on short histories
     assert.doesNotThrow(() => JSON.stringify(fitter.fit(bars).toJSON()));
   }
 });
+
+test('save -> load -> the same bands: every baseline, plain and recalibrated, from its JSON', async () => {
+  const { baselineFitters, baselineFromJSON } = await import('../src/model/bands/registry.ts');
+  const bars = barsFromReturns(simulateGarchT(1400, 99));
+  for (const fitter of Object.values(baselineFitters(5))) {
+    for (const f of [fitter, conformalFitter(fitter, { horizon: 5, windows: 100 })]) {
+      const model = f.fit(bars.slice(0, 1300));
+      const restored = baselineFromJSON(JSON.parse(JSON.stringify(model.toJSON())));
+      assert.equal(restored.name, model.name);
+      assert.deepEqual(restored.forecast(bars, 5), model.forecast(bars, 5), `${fitter.name}`);
+    }
+  }
+  assert.throws(() => baselineFromJSON({ name: 'nope' }), /no baseline band model named nope/);
+});

@@ -256,10 +256,17 @@ describe('4_nn_estimator: baselines, intervals, promotion, rollback, export, bac
     assert.equal(b.aggregates.naive.mase, 1);
     assert.ok(b.coverage['80'] >= 0 && b.coverage['95'] <= 1);
     assert.equal(b.per_origin, undefined, 'the list leaves out the per-origin detail');
+    // Band scores per step, the served bands beside static / EWMA / GARCH with DM p-values.
+    assert.equal(b.bands.per_step.length, 3);
+    for (const s of b.bands.per_step) {
+      for (const name of ['model', 'static', 'ewma', 'garch']) assert.ok(Number.isFinite(s.models[name].interval_score95) && Number.isFinite(s.models[name].qlike), `${name} step ${s.step}`);
+      for (const name of ['static', 'ewma', 'garch']) assert.ok(s.dm[name].is80.two_sided >= 0 && s.dm[name].is80.two_sided <= 1, name);
+    }
 
     const detail = (await app.inject(`/backtests/${b.id}`)).json();
     assert.equal(detail.per_origin.length, 3);
     assert.equal(detail.per_origin[0].forecasts.model.length, 3);
+    assert.equal(detail.per_origin[0].baseline_intervals.garch.upper95.length, 3);
     assert.equal((await app.inject('/backtests/424242')).statusCode, 404);
     assert.equal((await app.inject('/backtests')).statusCode, 400);
     const docs = (await app.inject('/docs/json')).json();

@@ -113,6 +113,18 @@ test('backtest: every training ends at its origin, future bars cannot change pas
     assert.ok(a.directional_accuracy! >= 0 && a.directional_accuracy! <= 1);
   }
   assert.ok(result.coverage['80'] >= 0 && result.coverage['80'] <= result.coverage['95']);
+  // Baseline bands around the same point, scored beside the served ones at every step.
+  for (const o of result.per_origin) {
+    for (const name of ['static', 'ewma', 'garch'] as const) {
+      const b = o.baseline_intervals[name]!;
+      assert.ok(b.lower95.every((l, k) => l < b.lower80[k]! && b.lower80[k]! < o.forecasts.model[k]! && o.forecasts.model[k]! < b.upper80[k]! && b.upper80[k]! < b.upper95[k]!), name);
+    }
+  }
+  assert.deepEqual(result.bands.per_step.map((s) => s.step), [1, 2, 3]);
+  const step1 = result.bands.per_step[0]!;
+  const within = (o: (typeof result.per_origin)[number]) => o.actual[0]! >= o.intervals.lower80[0]! && o.actual[0]! <= o.intervals.upper80[0]!;
+  assert.equal(step1.models.model!.coverage80, result.per_origin.filter(within).length / 4, 'band coverage agrees with the stored intervals');
+  assert.ok(step1.dm.garch && step1.dm.garch.is95.two_sided <= 1);
 
   // Wreck everything after the first origin: the first origin's model forecast must not move.
   const firstOrigin = bars.findIndex((b) => b.date === result.first_origin);

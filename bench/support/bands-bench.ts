@@ -1,8 +1,10 @@
 /**
  * The bands half of bench:backtest: every origin of the last 20% of each history, h = 1 and 5,
- * static / EWMA / GARCH-t bands, their conformal recalibrations, and the served choice among the
- * recalibrated candidates, picked per ticker and horizon on a selection span BEFORE the test
- * span. Scores are on log moves around the naive point (the served point unless the network
+ * static / EWMA / GARCH-t bands, and the served choice among every band model conformally
+ * recalibrated on the last 250 or 500 windows of each fit (never a raw one: only recalibrated
+ * bands carry a coverage guarantee), picked per ticker and
+ * horizon on a selection span BEFORE the test span (lowest mean interval score relative to
+ * static over both levels). Scores are on log moves around the naive point (the served point unless the network
  * shows significant skill), at step h.
  */
 import type { DailyBar } from '@stocks/common';
@@ -16,21 +18,21 @@ import type { BandModelFitter } from '../../4_nn_estimator/src/model/bands/types
 export const BASELINE_NAMES = ['static', 'ewma', 'garch'] as const;
 /** Origins between refits (a quarter of sessions): each refit sees bars up to its origin only. */
 export const REFIT_EVERY = 63;
-/** Validation windows of the conformal recalibration, at the end of each fit's training bars. */
-export const CONFORMAL_WINDOWS = 250;
+/** Validation windows of the conformal recalibration, at the end of each fit's training bars: a setting chosen on the selection span. */
+export const CONFORMAL_WINDOWS = [250, 500];
 /** Origins just before the test span on which the served candidate is chosen. */
-export const SELECTION_ORIGINS = 250;
+export const SELECTION_ORIGINS = 500;
 
 export interface HorizonResult {
   horizon: number;
   n_origins: number;
   first_origin: string;
   last_origin: string;
-  /** Baselines raw, every candidate recalibrated ('conformal <name>'), and 'served'. */
+  /** Baselines as they are, and 'served'. */
   summary: Record<string, StepSummary>;
   /** Served against each baseline. */
   served_vs: Record<string, StepComparison>;
-  /** Every recalibrated candidate against raw static (for the table's significance marks). */
+  /** Each model against static (for the table's significance marks). */
   vs_static: Record<string, StepComparison>;
   served_choice: string;
   selection_scores: Record<string, number>;
@@ -45,7 +47,7 @@ export function benchBands(bars: readonly DailyBar[], fitters: readonly BandMode
   const origins = range(testStart, bars.length - 1 - horizon);
   const selection = range(testStart - SELECTION_ORIGINS - horizon, testStart - horizon - 1);
   const options = { horizon, refitEvery: REFIT_EVERY, maxTrainBars: 2520 };
-  const candidates = fitters.map((f) => ({ label: `conformal ${f.name}`, fitter: conformalFitter(f, { horizon, windows: CONFORMAL_WINDOWS }) }));
+  const candidates = fitters.flatMap((f) => CONFORMAL_WINDOWS.map((windows) => ({ label: `cf${windows} ${f.name}`, fitter: conformalFitter(f, { horizon, windows }) })));
 
   // Selection: each candidate, fitted once on bars up to the selection span's first origin,
   // scored on that span against raw static; the lowest mean relative interval score is served.
@@ -61,8 +63,8 @@ export function benchBands(bars: readonly DailyBar[], fitters: readonly BandMode
   const actual = centredMoves(bars, origins, horizon);
   const losses: Record<string, StepLosses> = {};
   for (const f of fitters) losses[f.name] = stepLosses(walkForwardBands(bars, f, { ...options, origins }), actual, horizon);
-  for (const c of candidates) losses[c.label] = stepLosses(walkForwardBands(bars, c.fitter, { ...options, origins }), actual, horizon);
-  losses.served = losses[served_choice]!;
+  const chosen = candidates.find((c) => c.label === served_choice)!;
+  losses.served = losses[served_choice] ?? stepLosses(walkForwardBands(bars, chosen.fitter, { ...options, origins }), actual, horizon);
 
   const summary = Object.fromEntries(Object.entries(losses).map(([name, l]) => [name, summarise(l, horizon)]));
   const served_vs = Object.fromEntries(BASELINE_NAMES.filter((b) => losses[b]).map((b) => [b, compareSteps(losses.served!, losses[b]!, horizon)]));

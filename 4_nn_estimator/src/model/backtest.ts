@@ -5,6 +5,11 @@
  * t+1..t+horizon, and is compared with the actual closes; the naive, drift and moving-average
  * baselines forecast from the very same origins. No bar after an origin is ever seen by the
  * model used at that origin.
+ *
+ * Bands: at the same origins the served bands (the version's, or those of `bandModel` when given)
+ * are scored beside static, EWMA and GARCH(1,1)-t bands centred on the same served point, each
+ * baseline refitted with the model on the same training bars: coverage, interval score and QLIKE
+ * per step and level on log moves, with Diebold-Mariano p-values of the served bands against each.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { DailyBar } from '@stocks/common';
@@ -16,6 +21,9 @@ import { forecast } from './forecast.ts';
 import { covers, intervalsFor } from './intervals.ts';
 import { deserializeModel, disposeModel } from './lstm.ts';
 import { evaluate, mae, relativeMase } from './metrics.ts';
+import { centredMoves, compareSteps, priceBands, stepLosses, summarise, type StepComparison, type StepSummary } from './bands/evaluate.ts';
+import { baselineFitters } from './bands/registry.ts';
+import type { BandForecast, BandModel, BandModelFitter } from './bands/types.ts';
 import { trainModel, type TrainInput, type TrainResult } from './train.ts';
 
 export interface BacktestInput {
@@ -31,6 +39,24 @@ export interface BacktestInput {
   config?: Partial<ModelConfig>;
   /** Most recent bars a training uses (default 2520, ~10 years). */
   trainMaxBars?: number;
+  /** Bands to serve instead of the version's own (e.g. the learned scale model), centred on its point. */
+  bandModel?: BandModelFitter;
+}
+
+export const BAND_BASELINE_NAMES = ['static', 'ewma', 'garch'] as const;
+export type BandBaselineName = (typeof BAND_BASELINE_NAMES)[number];
+type PriceBands = { lower80: number[]; upper80: number[]; lower95: number[]; upper95: number[] };
+
+/** Per step k = 1..horizon: every band model's scores and the served bands' DM tests against each baseline. */
+export interface BandReport {
+  /** Which bands the 'model' row scores: the version's own ('version') or a band model's name. */
+  served: string;
+  per_step: Array<{
+    step: number;
+    models: Record<'model' | BandBaselineName, StepSummary | null>;
+    /** DM p-values of the served bands against each baseline (loss: interval score per level, QLIKE); null with < 3 origins. */
+    dm: Record<BandBaselineName, StepComparison | null>;
+  }>;
 }
 
 export const BASELINE_NAMES = ['naive', 'drift', 'moving_average'] as const;
@@ -47,6 +73,10 @@ export interface OriginResult {
   intervals: { lower80: number[]; upper80: number[]; lower95: number[]; upper95: number[] };
   /** Mean absolute error over the horizon steps, per forecaster. */
   mae: Record<ForecasterName, number>;
+  /** The baselines' bands around the same point (prices); absent for a baseline that could not be fitted. */
+  baseline_intervals: Partial<Record<BandBaselineName, PriceBands>>;
+  /** Forecast variance of each step's log move, per band model. */
+  variance: Partial<Record<'model' | BandBaselineName, number[]>>;
 }
 
 export interface Aggregate {
@@ -71,6 +101,7 @@ export interface BacktestResult {
   retrains: number;
   aggregates: Record<ForecasterName, Aggregate>;
   coverage: { '80': number; '95': number; per_step_80: number[]; per_step_95: number[] };
+  bands: BandReport;
   /** Mean alpha and validation skill over the trainings. */
   fits: Array<{ origin: string; alpha: number; skill: number; epochs: number; duration_ms: number }>;
   per_origin: OriginResult[];
@@ -111,6 +142,10 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
   const perOrigin: OriginResult[] = [];
   const fits: BacktestResult['fits'] = [];
   let current: { model: tf.LayersModel; result: TrainResult } | undefined;
+  const bandFitters = Object.values(baselineFitters(config.horizon));
+  let bandModels: Partial<Record<BandBaselineName, BandModel>> = {};
+  let servedBands: BandModel | undefined;
+  const bandForecasts: Record<'model' | BandBaselineName, Array<BandForecast | undefined>> = { model: [], static: [], ewma: [], garch: [] };
   try {
     for (const [i, t] of originIdx.entries()) {
       if (i % retrainEvery === 0) {
@@ -120,11 +155,26 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
         const result = await train({ ticker: input.ticker, bars: trainBars, config });
         current = { model: await deserializeModel(result.artifact), result };
         fits.push({ origin: at(dates, t), alpha: result.alpha, skill: result.skill, epochs: result.epochs_run, duration_ms: result.duration_ms });
+        bandModels = fitBandModels(bandFitters, trainBars);
+        servedBands = input.bandModel?.fit(trainBars);
       }
       const { model, result } = current!;
       const history = input.bars.slice(0, t + 1);
       const point = forecast(model, result.scaler, result.config, result.alpha, history, input.horizon);
-      const bands = intervalsFor(result.intervals, closes.slice(Math.max(0, t - 60), t + 1), point);
+      const recent = input.bars.slice(Math.max(0, t + 1 - maxBars), t + 1);
+      const served = servedBands?.forecast(recent, input.horizon) ?? versionBands(intervalsFor(result.intervals, closes.slice(Math.max(0, t - 60), t + 1), point), point);
+      const bands = priceBands(served, point);
+      bandForecasts.model.push(served);
+      const baseline_intervals: OriginResult['baseline_intervals'] = {};
+      const variance: OriginResult['variance'] = { model: served.variance };
+      for (const name of BAND_BASELINE_NAMES) {
+        const f = bandModels[name]?.forecast(recent, input.horizon);
+        bandForecasts[name].push(f);
+        if (f) {
+          baseline_intervals[name] = priceBands(f, point);
+          variance[name] = f.variance;
+        }
+      }
       const actual = closes.slice(t + 1, t + 1 + input.horizon);
       const forecasts = { model: point } as Record<ForecasterName, number[]>;
       for (const name of BASELINE_NAMES) forecasts[name] = baselines[name](closes, t, result.config.window, input.horizon);
@@ -136,13 +186,10 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
         dates: dates.slice(t + 1, t + 1 + input.horizon),
         actual,
         forecasts,
-        intervals: {
-          lower80: bands.map((b) => b.lower80),
-          upper80: bands.map((b) => b.upper80),
-          lower95: bands.map((b) => b.lower95),
-          upper95: bands.map((b) => b.upper95),
-        },
+        intervals: bands,
         mae: maeByForecaster,
+        baseline_intervals,
+        variance,
       });
     }
   } finally {
@@ -159,10 +206,62 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
     retrains: fits.length,
     aggregates: aggregate(perOrigin),
     coverage: coverage(perOrigin, input.horizon),
+    bands: bandReport(input.bars, originIdx, perOrigin, bandForecasts, input.horizon, stride, input.bandModel ? input.bandModel.name : 'version'),
     fits,
     per_origin: perOrigin,
     duration_ms: Math.round(performance.now() - started),
     backend: tf.getBackend(),
+  };
+}
+
+/** Fits each band model on the training bars; one that cannot fit on them (too short) is left out. */
+function fitBandModels(fitters: readonly BandModelFitter[], trainBars: readonly DailyBar[]): Partial<Record<BandBaselineName, BandModel>> {
+  const out: Partial<Record<BandBaselineName, BandModel>> = {};
+  for (const fitter of fitters) {
+    try {
+      out[fitter.name as BandBaselineName] = fitter.fit(trainBars);
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+    }
+  }
+  return out;
+}
+
+/**
+ * The version's own bands as a BandForecast: log distances from the point; the variance is the
+ * Gaussian one implied by the 95% band's width (the version has no variance of its own).
+ */
+function versionBands(bands: ReturnType<typeof intervalsFor>, point: readonly number[]): BandForecast {
+  const q = (key: keyof (typeof bands)[number]) => bands.map((b, k) => Math.log(b[key] / at(point, k)));
+  const lower95 = q('lower95');
+  const upper95 = q('upper95');
+  return { variance: upper95.map((u, k) => ((u - at(lower95, k)) / (2 * 1.959964)) ** 2), lower80: q('lower80'), upper80: q('upper80'), lower95, upper95 };
+}
+
+function bandReport(
+  bars: readonly DailyBar[], originIdx: readonly number[], perOrigin: readonly OriginResult[],
+  forecasts: Record<'model' | BandBaselineName, Array<BandForecast | undefined>>, horizon: number, stride: number, served: string,
+): BandReport {
+  // Log moves around the served point, the quantity every band is centred on.
+  const pointMoves = new Map(originIdx.map((t, i) => [t, at(perOrigin, i).forecasts.model.map((p) => Math.log(p / at(perOrigin, i).last_close))]));
+  const actual = centredMoves(bars, originIdx, horizon, (t, k) => at(pointMoves.get(t)!, k - 1));
+  const complete = (name: 'model' | BandBaselineName) => (forecasts[name].every((f) => f) ? (forecasts[name] as BandForecast[]) : undefined);
+  return {
+    served,
+    per_step: Array.from({ length: horizon }, (_, j) => {
+      const step = j + 1;
+      const losses = Object.fromEntries((['model', ...BAND_BASELINE_NAMES] as const).map((name) => {
+        const f = complete(name);
+        return [name, f ? stepLosses(f, actual, step) : undefined];
+      })) as Record<'model' | BandBaselineName, ReturnType<typeof stepLosses> | undefined>;
+      // Forecasts from origins closer than `step` sessions apart overlap: DM's lag follows.
+      const overlap = Math.ceil(step / stride);
+      return {
+        step,
+        models: Object.fromEntries(Object.entries(losses).map(([name, l]) => [name, l ? summarise(l, step) : null])) as Record<'model' | BandBaselineName, StepSummary | null>,
+        dm: Object.fromEntries(BAND_BASELINE_NAMES.map((name) => [name, losses[name] && losses.model && originIdx.length >= 3 ? compareSteps(losses.model, losses[name]!, overlap) : null])) as Record<BandBaselineName, StepComparison | null>,
+      };
+    }),
   };
 }
 
@@ -225,6 +324,15 @@ export function formatBacktest(r: BacktestResult): string {
     lines.push(`${name.padEnd(16)}${pad(f(a.mae), 12)}${pad(f(a.rmse), 12)}${pad(f(a.mape, 3), 9)}${pad(f(a.mase, 3), 8)}${pad(f(a.directional_accuracy, 3), 9)}`);
   }
   lines.push(`interval coverage: 80% -> ${f(r.coverage['80'], 3)}, 95% -> ${f(r.coverage['95'], 3)}`);
+  lines.push(`bands (${r.bands.served} bands beside baselines; log moves around the served point; DM p two-sided, served vs baseline):`);
+  lines.push(`${'step  bands'.padEnd(16)}${pad('cov80', 8)}${pad('cov95', 8)}${pad('IS80', 9)}${pad('IS95', 9)}${pad('QLIKE', 9)}${pad('p IS80', 8)}${pad('p IS95', 8)}${pad('p QLIKE', 8)}`);
+  for (const s of r.bands.per_step) {
+    for (const [name, m] of Object.entries(s.models)) {
+      if (!m) continue;
+      const dm = name === 'model' ? undefined : s.dm[name as BandBaselineName];
+      lines.push(`${`${String(s.step).padEnd(6)}${name}`.padEnd(16)}${pad(f(m.coverage80, 3), 8)}${pad(f(m.coverage95, 3), 8)}${pad(f(m.interval_score80, 4), 9)}${pad(f(m.interval_score95, 4), 9)}${pad(f(m.qlike, 3), 9)}${pad(dm ? f(dm.is80.two_sided, 3) : '', 8)}${pad(dm ? f(dm.is95.two_sided, 3) : '', 8)}${pad(dm ? f(dm.qlike.two_sided, 3) : '', 8)}`);
+    }
+  }
   lines.push(`mean alpha ${f(r.fits.reduce((s, x) => s + x.alpha, 0) / r.fits.length, 3)}, mean validation skill ${f(r.fits.reduce((s, x) => s + x.skill, 0) / r.fits.length, 4)}`);
   return lines.join('\n');
 }

@@ -42,7 +42,7 @@ export function recentVolatility(closes: readonly number[], t: number, days = VO
 }
 
 /** Linear-interpolated empirical quantile of sorted values. */
-export function quantileSorted(sorted: readonly number[], p: number): number {
+export function quantileSorted(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const pos = Math.min(Math.max(p, 0), 1) * (sorted.length - 1);
   const lo = Math.floor(pos);

@@ -53,7 +53,7 @@ export const backtestRoutes: FastifyPluginAsync<BacktestRouteOptions> = async (f
   app.get('/backtests', {
     schema: {
       tags: ['backtests'],
-      summary: "A ticker's backtests, newest first: aggregates per forecaster (MAE, RMSE, MAPE, MASE, directional accuracy) and interval coverage",
+      summary: "A ticker's backtests, newest first: aggregates per forecaster (MAE, RMSE, MAPE, MASE, directional accuracy), interval coverage, and band scores (coverage, interval score, QLIKE) beside static, EWMA and GARCH bands with Diebold-Mariano p-values",
       querystring: backtestsQuerySchema,
       response: { 200: backtestsResponseSchema, 400: errorResponseSchema },
     },

@@ -277,6 +277,7 @@ export function toBacktestRow(r: BacktestResult, jobId: string | null, source: s
     retrains: r.retrains,
     aggregates: r.aggregates,
     coverage: r.coverage,
+    bands: r.bands as unknown as Record<string, unknown>,
     fits: r.fits,
     per_origin: r.per_origin,
     duration_ms: r.duration_ms,

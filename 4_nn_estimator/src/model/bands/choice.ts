@@ -9,12 +9,10 @@
  */
 import type { DailyBar } from '@stocks/common';
 import { calibrate } from './conformal.ts';
-import { DEFAULT_MAX_HORIZON, ewmaFitter } from './ewma.ts';
 import { centredMoves, compareSteps, stepLosses, summarise, type StepLosses } from './evaluate.ts';
-import { garchFitter } from './garch.ts';
 import { DEFAULT_LEARNED_OPTIONS, fitLearnedScale, LearnedBands, NotEnoughBarsForBandsError, type LearnedFit, type LearnedScaleOptions } from './learned.ts';
 import type { StoredBands } from './band-schemas.ts';
-import { staticFitter } from './static.ts';
+import { baselineFitters, type BaselineBandName } from './registry.ts';
 import type { BandModel, BandModelFitter, BandModelName } from './types.ts';
 
 /** Steps the comparison scores (the ones the product's targets name). */
@@ -24,11 +22,7 @@ export const DM_LEVEL = 0.05;
 const FALLBACK_WINDOWS = 250;
 const MIN_WINDOWS = 20;
 
-type BaselineName = Exclude<BandModelName, 'model'>;
-
-export function baselineFitters(maxHorizon = DEFAULT_MAX_HORIZON): Record<BaselineName, BandModelFitter> {
-  return { static: staticFitter, ewma: ewmaFitter(maxHorizon), garch: garchFitter(maxHorizon) };
-}
+type BaselineName = BaselineBandName;
 
 /** Fit every band model on `bars` (oldest first) and decide which is served. `maxHorizon`: the longest forecast served. */
 export function chooseBands(bars: readonly DailyBar[], maxHorizon: number, options: LearnedScaleOptions = DEFAULT_LEARNED_OPTIONS): StoredBands {

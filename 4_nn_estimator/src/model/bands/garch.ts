@@ -143,7 +143,7 @@ export class GarchBands implements BandModel {
     const next = this.nextVariance(bars);
     const persistence = alpha + beta;
     const longRun = omega / Math.max(1e-6, 1 - persistence);
-    const samples = Array.from({ length: horizon }, () => new Array<number>(SIMULATION_PATHS));
+    const samples = Array.from({ length: horizon }, () => new Float64Array(SIMULATION_PATHS));
     for (let p = 0; p < SIMULATION_PATHS; p++) {
       let s2 = next;
       let cum = 0;

@@ -1,39 +1,46 @@
-/** Band models as stored with a model version (evaluation.bands, see band-schemas.ts), rebuilt for serving. */
-import { z } from 'zod';
-import { EwmaBands } from './ewma.ts';
-import { GarchBands } from './garch.ts';
-import { LearnedBands } from './learned.ts';
+/**
+ * The band models by name, and their restoration from toJSON(): a version stores its band models
+ * as JSON (evaluation.bands, see band-schemas.ts) and the service rebuilds the same models (GARCH's
+ * simulation draws come back from the stored seed, so forecasts are identical).
+ */
+import { ConformalBands, type ConformalFactors } from './conformal.ts';
+import { DEFAULT_MAX_HORIZON, EwmaBands, ewmaFitter, type StepQuantiles } from './ewma.ts';
+import { GarchBands, garchFitter, type GarchFit } from './garch.ts';
+import { StaticBands, staticFitter } from './static.ts';
 import { BAND_MODEL_NAMES, storedBandsSchema } from './band-schemas.ts';
-import { StaticBands } from './static.ts';
-import type { BandModel, BandModelName } from './types.ts';
+import { LearnedBands } from './learned.ts';
+import type { BandModel, BandModelFitter, BandModelName } from './types.ts';
 
+export type BaselineBandName = 'static' | 'ewma' | 'garch';
 
-const stepQuantilesSchema = z.object({ lower80: z.array(z.number()), upper80: z.array(z.number()), lower95: z.array(z.number()), upper95: z.array(z.number()) });
-const ewmaJsonSchema = z.object({ name: z.literal('ewma'), lambda: z.number().gt(0).lt(1), quantiles: stepQuantilesSchema });
-const staticJsonSchema = z.object({ name: z.literal('static'), window: z.number().int().positive() });
-const garchJsonSchema = z.object({
-  name: z.literal('garch'),
-  fit: z.object({ omega: z.number(), alpha: z.number(), beta: z.number(), nu: z.number(), mu: z.number(), log_likelihood: z.number(), n: z.number(), converged: z.boolean() }),
-  max_horizon: z.number().int().positive(),
-  seed: z.number().int(),
-});
+export function baselineFitters(maxHorizon = DEFAULT_MAX_HORIZON): Record<BaselineBandName, BandModelFitter> {
+  return { static: staticFitter, ewma: ewmaFitter(maxHorizon), garch: garchFitter(maxHorizon) };
+}
 
-/** Rebuild a stored band model; throws (zod) when the JSON is not one. */
-export function bandModelFromJSON(name: BandModelName, json: unknown): BandModel {
-  switch (name) {
+export class UnknownBandModelError extends TypeError {
+  override readonly name = 'UnknownBandModelError';
+}
+
+/** Rebuilds a baseline (or a conformal wrapper of one) from its toJSON(); the learned model restores itself elsewhere. */
+export function baselineFromJSON(json: unknown): BandModel {
+  const j = json as Record<string, unknown> | null;
+  if (!j || typeof j !== 'object') throw new UnknownBandModelError('band model JSON must be an object');
+  if (j.conformal) return new ConformalBands(baselineFromJSON(j.base), j.conformal as ConformalFactors);
+  switch (j.name) {
     case 'static':
-      return new StaticBands(staticJsonSchema.parse(json).window);
-    case 'ewma': {
-      const parsed = ewmaJsonSchema.parse(json);
-      return new EwmaBands(parsed.lambda, parsed.quantiles);
-    }
-    case 'garch': {
-      const parsed = garchJsonSchema.parse(json);
-      return new GarchBands(parsed.fit, parsed.max_horizon, parsed.seed);
-    }
-    case 'model':
-      return LearnedBands.fromJSON(json);
+      return new StaticBands(Number(j.window));
+    case 'ewma':
+      return new EwmaBands(Number(j.lambda), j.quantiles as StepQuantiles);
+    case 'garch':
+      return new GarchBands(j.fit as GarchFit, Number(j.max_horizon), Number(j.seed));
+    default:
+      throw new UnknownBandModelError(`no baseline band model named ${String(j.name)}`);
   }
+}
+
+/** Any stored band model: the learned one restores itself (zod-checked), the baselines above. */
+export function bandModelFromJSON(name: BandModelName, json: unknown): BandModel {
+  return name === 'model' ? LearnedBands.fromJSON(json) : baselineFromJSON(json);
 }
 
 export interface LoadedBands {
@@ -41,7 +48,7 @@ export interface LoadedBands {
   models: Partial<Record<BandModelName, BandModel>>;
 }
 
-/** The stored bands of a version, rebuilt; undefined when the version has none (older versions) or they do not parse. */
+/** The stored bands of a version (evaluation.bands), rebuilt; undefined when the version has none (older versions) or they do not parse. */
 export function loadBands(json: unknown): LoadedBands | undefined {
   const parsed = storedBandsSchema.safeParse(json);
   if (!parsed.success) return undefined;

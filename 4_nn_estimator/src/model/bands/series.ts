@@ -17,9 +17,10 @@ export function dailyLogReturns(bars: readonly DailyBar[], count = bars.length):
   return out;
 }
 
-/** The four band edges of a sample (sorted in place). */
-export function bandEdgesOf(sample: number[]): Record<BandEdge, number> {
-  sample.sort((a, b) => a - b);
+/** The four band edges of a sample (sorted in place; typed arrays sort numerically and fast). */
+export function bandEdgesOf(sample: number[] | Float64Array): Record<BandEdge, number> {
+  if (sample instanceof Float64Array) sample.sort();
+  else sample.sort((a, b) => a - b);
   return {
     lower80: quantileSorted(sample, BAND_PROBABILITIES.lower80),
     upper80: quantileSorted(sample, BAND_PROBABILITIES.upper80),
