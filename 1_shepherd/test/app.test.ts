@@ -47,7 +47,9 @@ describe('1_shepherd over HTTP', () => {
     assert.equal(run.status, 'partial');
     assert.equal(run.trigger, 'manual');
     const byTicker = (t: string) => run.steps.filter((s: { ticker: string }) => s.ticker === t);
-    assert.deepEqual(byTicker('MSFT').map((s: { step: string; status: string }) => `${s.step}:${s.status}`), ['load:succeeded', 'train:succeeded']);
+    // The CSV ends 2023-12-29, before today: the initial ten years count back from that bar (a backfill).
+    assert.deepEqual(byTicker('MSFT').map((s: { step: string; status: string }) => `${s.step}:${s.status}`), ['load:succeeded', 'backfill:succeeded', 'train:succeeded']);
+    assert.equal(byTicker('MSFT')[1].detail.start_date, '2013-12-29');
     const nope = byTicker('NOPE');
     assert.deepEqual(nope.map((s: { step: string; status: string }) => `${s.step}:${s.status}`), ['load:failed']);
     assert.match(nope[0].error, /404/);

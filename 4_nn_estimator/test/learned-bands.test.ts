@@ -145,3 +145,9 @@ test('too short a history gets a clear error', () => {
   assert.throws(() => fitLearnedScale(bars.slice(0, 200)), NotEnoughBarsForBandsError);
   assert.throws(() => fit.bands.forecast(bars.slice(0, 30), 5), /need at least 67 bars/);
 });
+
+test('a fit leaves no tensor behind', () => {
+  const before = tf.memory().numTensors;
+  fitLearnedScale(trainBars.slice(-700));
+  assert.equal(tf.memory().numTensors, before);
+});

@@ -46,6 +46,8 @@ const TRAIN_SHARE = 0.7;
 const TRAINING = { learningRate: 0.005, maxEpochs: 600, patience: 6 } as const;
 /** Bars fed to the features at serving: the EWMA's start is forgotten (0.94^400 ~ 2e-11) long before. */
 const SERVING_BARS = 400;
+/** Validation windows (the latest) the served bands are recalibrated on: about a year. */
+const CALIBRATION_WINDOWS = 250;
 /** Fewest validation windows that give usable 2.5% / 97.5% quantiles. */
 const MIN_VALIDATION_WINDOWS = 60;
 
@@ -269,7 +271,8 @@ export function fitLearnedScale(trainBars: readonly DailyBar[], options: Learned
       validation_end: dateOf(at(prepared.validationOrigins, prepared.validationOrigins.length - 1)),
     },
   });
-  const bands = new LearnedBands(base, calibrate(base, prepared.bars, prepared.validationOrigins, horizon));
+  // Recalibrated on the most recent validation windows: the scale's errors drift with the regime.
+  const bands = new LearnedBands(base, calibrate(base, prepared.bars, prepared.validationOrigins.slice(-CALIBRATION_WINDOWS), horizon));
   return { bands, base, validation: { bars: prepared.bars, origins: prepared.validationOrigins, horizon } };
 }
 

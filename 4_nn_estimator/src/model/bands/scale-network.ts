@@ -171,7 +171,7 @@ function penalty(vars: Variables, skipPrior: tf.Tensor): tf.Scalar {
 export function trainScaleNetwork(train: ScaleSamples, validation: ScaleSamples, options: ScaleTrainingOptions): ScaleFit {
   const horizon = train.horizon;
   const start = { ...initialWeights(train.nFeatures, options.hidden, options.seed), ...options.start };
-  const vars = toVariables(start);
+  const vars = tf.tidy(() => toVariables(start)); // tidy frees the initial-value tensors the variables copied
   const skipPrior = tf.tensor2d(start.wSkip, [train.nFeatures, 2]);
   const optimizer = tf.train.adam(options.learningRate);
   const tensors = tf.tidy(() => ({
