@@ -117,16 +117,23 @@ interface Variables {
   rhoLogit: tf.Variable;
 }
 
+/** A variable holding `initial`'s values; the initial tensor itself is freed (the variable keeps the data). */
+function variableOf(initial: tf.Tensor): tf.Variable {
+  const v = tf.variable(initial);
+  initial.dispose();
+  return v;
+}
+
 function toVariables(w: ScaleNetworkWeights): Variables {
   const vars: Variables = {
-    wSkip: tf.variable(tf.tensor2d(w.wSkip, [w.nFeatures, 2])),
-    b: tf.variable(tf.tensor1d(w.b)),
-    rhoLogit: tf.variable(tf.scalar(w.rhoLogit)),
+    wSkip: variableOf(tf.tensor2d(w.wSkip, [w.nFeatures, 2])),
+    b: variableOf(tf.tensor1d(w.b)),
+    rhoLogit: variableOf(tf.scalar(w.rhoLogit)),
   };
   if (w.hidden > 0) {
-    vars.w1 = tf.variable(tf.tensor2d(w.w1, [w.nFeatures, w.hidden]));
-    vars.b1 = tf.variable(tf.tensor1d(w.b1));
-    vars.w2 = tf.variable(tf.tensor2d(w.w2, [w.hidden, 2]));
+    vars.w1 = variableOf(tf.tensor2d(w.w1, [w.nFeatures, w.hidden]));
+    vars.b1 = variableOf(tf.tensor1d(w.b1));
+    vars.w2 = variableOf(tf.tensor2d(w.w2, [w.hidden, 2]));
   }
   return vars;
 }
@@ -171,7 +178,7 @@ function penalty(vars: Variables, skipPrior: tf.Tensor): tf.Scalar {
 export function trainScaleNetwork(train: ScaleSamples, validation: ScaleSamples, options: ScaleTrainingOptions): ScaleFit {
   const horizon = train.horizon;
   const start = { ...initialWeights(train.nFeatures, options.hidden, options.seed), ...options.start };
-  const vars = tf.tidy(() => toVariables(start)); // tidy frees the initial-value tensors the variables copied
+  const vars = toVariables(start);
   const skipPrior = tf.tensor2d(start.wSkip, [train.nFeatures, 2]);
   const optimizer = tf.train.adam(options.learningRate);
   const tensors = tf.tidy(() => ({
