@@ -53,7 +53,7 @@ describe('1_shepherd over HTTP', () => {
     const nope = byTicker('NOPE');
     assert.deepEqual(nope.map((s: { step: string; status: string }) => `${s.step}:${s.status}`), ['load:failed']);
     assert.match(nope[0].error, /404/);
-    assert.equal(typeof byTicker('MSFT')[1].detail.model_version, 'number');
+    assert.equal(typeof byTicker('MSFT')[2].detail.model_version, 'number');
 
     const list = (await app.inject('/runs')).json();
     assert.equal(list.runs[0].id, run.id);
