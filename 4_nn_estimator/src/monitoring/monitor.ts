@@ -18,11 +18,12 @@ export interface MonitorOptions {
   onRecorded?: (outcome: 'stored' | 'error', points: number) => void;
 }
 
-interface ServedPayload {
-  ticker?: unknown;
-  model_version?: unknown;
-  last_date?: unknown;
-  forecast?: unknown;
+/** A forecast as served: its first `steps` points are what the client got. */
+export interface ServedForecast {
+  ticker: string;
+  model_version: number;
+  last_date: string;
+  forecast: readonly monitoring.ServedPoint[];
 }
 
 export interface LiveRow {
@@ -84,40 +85,23 @@ export class Monitor {
   private readonly recorded = new Map<string, number>();
   private readonly pending = new Set<Promise<void>>();
   private readonly driftCache = new Map<string, DriftView>();
-  /**
-   * Payloads already handled. A cache hit sends the very same string object again, so this check
-   * (hash cached on the string) spares the hot path a JSON.parse per request.
-   */
-  private readonly seenPayloads = new Set<string>();
-  /** Database writes started (served forecasts not seen before). */
-  writes = 0;
-
   constructor(private readonly pool: Pool, readonly opts: MonitorOptions) {}
 
-  /** Called with a 200 GET /predict payload; returns at once, the write happens later. */
-  noteServed(payload: string | Buffer): void {
-    if (typeof payload === 'string') {
-      if (this.seenPayloads.has(payload)) return;
-      if (this.seenPayloads.size > 1_000) this.seenPayloads.clear();
-      this.seenPayloads.add(payload);
-    }
+  /**
+   * Called by the forecast service with each GET /predict answer; returns at once. Only a
+   * (ticker, version, origin) not stored yet, or stored with fewer steps, causes a write, later.
+   */
+  noteServed(served: ServedForecast, steps: number): void {
+    const { ticker, model_version, last_date } = served;
+    const key = `${ticker}|${model_version}|${last_date}`;
+    const before = this.recorded.get(key);
+    if ((before ?? 0) >= steps) return;
+    if (this.recorded.size > 10_000) this.recorded.clear();
+    this.recorded.set(key, steps);
+    const points = served.forecast.slice(0, steps);
     setImmediate(() => {
-      let body: ServedPayload;
-      try {
-        body = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8')) as ServedPayload;
-      } catch {
-        return;
-      }
-      const { ticker, model_version, last_date, forecast } = body;
-      if (typeof ticker !== 'string' || typeof model_version !== 'number' || typeof last_date !== 'string' || !Array.isArray(forecast)) return;
-      const key = `${ticker}|${model_version}|${last_date}`;
-      if ((this.recorded.get(key) ?? 0) >= forecast.length) return;
-      if (this.recorded.size > 10_000) this.recorded.clear();
-      const before = this.recorded.get(key);
-      this.recorded.set(key, forecast.length);
-      this.writes++;
       const write = monitoring
-        .recordServedForecast(this.pool, { ticker, model_version, origin_date: last_date, points: forecast as monitoring.ServedPoint[] })
+        .recordServedForecast(this.pool, { ticker, model_version, origin_date: last_date, points })
         .then((stored) => this.opts.onRecorded?.('stored', stored))
         .catch((err: Error) => {
           // Forget it so the next request retries.
