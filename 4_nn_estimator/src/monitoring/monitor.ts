@@ -1,7 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Pool } from '@stocks/common';
 import { models, monitoring, prices, type ModelSummary } from '@stocks/db';
+import type { z } from 'zod';
 import { returnsDrift } from './drift.ts';
+import type { driftSchema, liveRowSchema, monitoringResponseSchema } from './schemas.ts';
 
 /** Live-error windows: the last 20 and 60 trading days of stored prices (by target date), and all time. */
 export const LIVE_WINDOWS: Array<number | null> = [20, 60, null];
@@ -26,51 +28,9 @@ export interface ServedForecast {
   forecast: readonly monitoring.ServedPoint[];
 }
 
-export interface LiveRow {
-  model_version: number;
-  champion: boolean;
-  window: string;
-  window_days: number | null;
-  n: number;
-  mae: number;
-  mape: number;
-  naive_mae: number;
-  naive_mape: number;
-  skill_vs_naive: number | null;
-  coverage80: number | null;
-  coverage95: number | null;
-  n_intervals: number;
-  first_target: string;
-  last_target: string;
-}
-
-export interface DriftView {
-  method: 'ks_returns';
-  threshold: number;
-  recent_days: number;
-  reference_range: { start: string; end: string } | null;
-  recent_range: { start: string; end: string } | null;
-  ks_statistic: number | null;
-  ks_abs_statistic: number | null;
-  p_value: number | null;
-  psi: number | null;
-  n_reference: number;
-  n_recent: number;
-  reference_volatility: number | null;
-  recent_volatility: number | null;
-  detected: boolean;
-  note: string | null;
-}
-
-export interface MonitoringReport {
-  ticker: string;
-  as_of: string;
-  champion_version: number | null;
-  live: LiveRow[];
-  champion_live: { window: string; n: number; mae: number; naive_mae: number; min_realised: number; worse_than_naive: boolean } | null;
-  drift: DriftView;
-  retrain: { full_retrain_advised: boolean; reasons: string[] };
-}
+export type LiveRow = z.infer<typeof liveRowSchema>;
+export type DriftView = z.infer<typeof driftSchema>;
+export type MonitoringReport = z.infer<typeof monitoringResponseSchema>;
 
 const finite = (x: number | null | undefined) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
 const fmt = (x: number) => (Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3));

@@ -16,7 +16,7 @@ import { HttpError, type Pool } from '@stocks/common';
 import { models, prices } from '@stocks/db';
 import { MicroBatcher } from './batcher.ts';
 import type { EstimatorMetrics } from '../metrics.ts';
-import { forecastSchema } from '../schemas.ts';
+import { forecastSchema, type PredictResponse } from '../schemas.ts';
 import { noStoredPrices } from '../errors.ts';
 import { checkHorizon } from '../model/forecast.ts';
 import type { ChampionCache, LoadedChampion } from './champion-cache.ts';
@@ -46,7 +46,6 @@ interface Entry {
   json: Map<number, string>;
 }
 
-export type PredictResponse = Forecast & { computed_at: string; cached: boolean };
 
 export class ForecastService {
   private readonly entries = new Map<string, Entry>();

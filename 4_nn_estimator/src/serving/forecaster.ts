@@ -6,18 +6,12 @@
 import { type DailyBar, nextTradingDays } from '@stocks/common';
 import { closesOf } from '../model/features.ts';
 import { type ForecastInput, forecastCloses, NotEnoughHistoryError } from '../model/forecast.ts';
-import { forecastPoints, type IntervalBand } from '../model/intervals.ts';
+import { forecastPoints } from '../model/intervals.ts';
+import type { PredictResponse } from '../schemas.ts';
 import type { LoadedChampion } from './champion-cache.ts';
 
-export interface Forecast {
-  ticker: string;
-  model_version: number;
-  backend: string;
-  last_date: string;
-  alpha: number;
-  skill_vs_naive: number | null;
-  forecast: Array<{ date: string; close: number } & Partial<IntervalBand>>;
-}
+/** A forecast as GET and POST /predict serve it, before it is stamped with when and whether cached. */
+export type Forecast = Omit<PredictResponse, 'computed_at' | 'cached'>;
 
 /** One forecast request of a batch: the model's input plus the date of its last close. */
 export interface ForecastRequest extends ForecastInput {
