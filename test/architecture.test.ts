@@ -1,13 +1,14 @@
 // The import rules (.dependency-cruiser.cjs) hold for the project, and they do catch what they
 // forbid: a circle, a service importing another service's source, Node plumbing in model/.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { cruise, type ICruiseResult, type IConfiguration } from 'dependency-cruiser';
+import { CHANNELS } from '@stocks/db';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const config = createRequire(import.meta.url)(path.join(REPO_ROOT, '.dependency-cruiser.cjs')) as IConfiguration;
@@ -46,4 +47,13 @@ describe('import rules', () => {
     }
     assert.ok(found.some((v) => v.rule === 'no-service-imports-another-service' && v.from === '4_nn_estimator/src/uses-loader.ts'));
   });
+});
+
+test('arch.dot shows every table the migrations create and every channel the database announces on', () => {
+  const dot = readFileSync(path.join(REPO_ROOT, 'arch.dot'), 'utf8').replaceAll('\\n', ' '); // label line breaks
+  const migrations = path.join(REPO_ROOT, '3_db', 'migrations');
+  const tables = readdirSync(migrations)
+    .flatMap((file) => [...readFileSync(path.join(migrations, file), 'utf8').matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)].map((m) => m[1]!));
+  assert.ok(tables.includes('served_forecasts') && tables.includes('prices'), `tables read: ${tables.join(', ')}`);
+  for (const name of [...tables, ...Object.values(CHANNELS)]) assert.match(dot, new RegExp(`\\b${name}\\b`), `arch.dot does not show ${name}`);
 });
