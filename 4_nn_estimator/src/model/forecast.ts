@@ -41,21 +41,22 @@ export class HorizonError extends RangeError {
   }
 }
 
-/** The one horizon rule: 1..the model's own horizon. Throws HorizonError. */
+/** The one horizon rule (1..config.horizon) as a value: the HorizonError, or undefined when the horizon is fine. */
+export function invalidHorizon(horizon: number, config: Pick<ModelConfig, 'horizon'>): HorizonError | undefined {
+  return Number.isInteger(horizon) && horizon >= 1 && horizon <= config.horizon ? undefined : new HorizonError(horizon, config.horizon);
+}
+
+/** The one horizon rule, thrown (HorizonError). */
 export function checkHorizon(horizon: number, config: Pick<ModelConfig, 'horizon'>): void {
-  if (!Number.isInteger(horizon) || horizon < 1 || horizon > config.horizon) throw new HorizonError(horizon, config.horizon);
+  const invalid = invalidHorizon(horizon, config);
+  if (invalid) throw invalid;
 }
 
 /** Why `input` cannot be forecast by a model of this config, or undefined when it can. */
 export function invalidForecastInput(input: ForecastInput, config: InferenceConfig): NotEnoughHistoryError | HorizonError | undefined {
   const needed = requiredHistory(config);
   if (input.closes.length < needed) return new NotEnoughHistoryError(needed, input.closes.length);
-  try {
-    checkHorizon(input.horizon, config);
-  } catch (err) {
-    return err as HorizonError;
-  }
-  return undefined;
+  return invalidHorizon(input.horizon, config);
 }
 
 /**
