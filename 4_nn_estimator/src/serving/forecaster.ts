@@ -8,27 +8,17 @@ import { priceBands } from '../model/bands/evaluate.ts';
 import { widenWithHorizon } from '../model/bands/fan.ts';
 import type { BandModelName } from '../model/bands/types.ts';
 import { closesOf } from '../model/features.ts';
-import { encodeLastWindows, movesToPrices, NotEnoughHistoryError, predictLogReturnMoves } from '../model/forecast.ts';
-import { forecastPoints, type IntervalBand } from '../model/intervals.ts';
+import { type ForecastInput, forecastCloses, NotEnoughHistoryError } from '../model/forecast.ts';
+import { forecastPoints } from '../model/intervals.ts';
+import type { PredictResponse } from '../schemas.ts';
 import type { LoadedChampion } from './champion-cache.ts';
 
-export interface Forecast {
-  ticker: string;
-  model_version: number;
-  backend: string;
-  last_date: string;
-  alpha: number;
-  skill_vs_naive: number | null;
-  /** Which band model drew the bands; null for versions trained before band models (20-day volatility bands). */
-  interval_model: BandModelName | null;
-  forecast: Array<{ date: string; close: number } & Partial<IntervalBand>>;
-}
+/** A forecast as GET and POST /predict serve it, before it is stamped with when and whether cached. */
+export type Forecast = Omit<PredictResponse, 'computed_at' | 'cached'>;
 
-/** One forecast request of a batch: the client's closes (oldest first) and its last date. */
-export interface ForecastRequest {
-  closes: readonly number[];
+/** One forecast request of a batch: the model's input plus the date of its last close. */
+export interface ForecastRequest extends ForecastInput {
   lastDate: string;
-  horizon: number;
   /** The bars themselves when they carry open/high/low (the learned bands read ranges and gaps). */
   bars?: readonly DailyBar[];
   /** A band model other than the version's served one. */
@@ -38,7 +28,7 @@ export interface ForecastRequest {
 /** Closes for the next `horizon` trading days after the last bar. */
 export function forecastFrom(champion: LoadedChampion, bars: readonly DailyBar[], horizon: number, intervalModel?: BandModelName): Forecast {
   const last = bars.at(-1);
-  if (!last || bars.length < champion.history) throw new NotEnoughHistoryError(champion.history, bars.length);
+  if (!last) throw new NotEnoughHistoryError(champion.history, 0);
   const [result] = forecastMany(champion, [{ closes: closesOf(bars), lastDate: last.date, horizon, bars, ...(intervalModel ? { intervalModel } : {}) }]);
   if (result instanceof Error) throw result;
   return result!;
@@ -46,28 +36,17 @@ export function forecastFrom(champion: LoadedChampion, bars: readonly DailyBar[]
 
 /**
  * Many forecasts of one champion with ONE forward pass (the micro-batch of POST /predict, the
- * cache's precompute). A request that fails (too short, non-finite output) gets its Error.
+ * cache's precompute), through the same model function backtests use; this adds only the trading
+ * dates and the bands. A request that fails (too short, bad horizon, non-finite output) gets its Error.
  */
 export function forecastMany(champion: LoadedChampion, requests: readonly ForecastRequest[]): Array<Forecast | Error> {
-  const { config, scaler, history } = champion;
-  const results: Array<Forecast | Error> = new Array(requests.length);
-  const runnable: number[] = [];
-  requests.forEach((r, i) => {
-    if (r.closes.length < history) results[i] = new NotEnoughHistoryError(history, r.closes.length);
-    else if (!Number.isInteger(r.horizon) || r.horizon < 1 || r.horizon > config.horizon) results[i] = new RangeError(`horizon must be an integer in 1..${config.horizon}, got ${r.horizon}`);
-    else runnable.push(i);
-  });
-  if (runnable.length === 0) return results;
-  const windows = runnable.map((i) => requests[i]!.closes.slice(-history));
-  const x = encodeLastWindows(windows, config, scaler);
-  const moves = predictLogReturnMoves(champion.predictor, x, windows.length, config, scaler);
-  runnable.forEach((i, w) => {
+  const paths = forecastCloses(champion.predictor, champion.scaler, champion.config, champion.alpha, requests);
+  return paths.map((closes, i) => {
+    if (closes instanceof Error) return closes;
     const r = requests[i]!;
     try {
-      const closes = movesToPrices(r.closes.at(-1)!, moves[w]!.slice(0, r.horizon), champion.alpha);
-      const dates = nextTradingDays(champion.ticker, r.lastDate, r.horizon);
-      const banded = bandedPoints(champion, r, dates, closes);
-      results[i] = {
+      const banded = bandedPoints(champion, r, nextTradingDays(champion.ticker, r.lastDate, r.horizon), closes);
+      return {
         ticker: champion.ticker,
         model_version: champion.version,
         backend: champion.backend,
@@ -78,10 +57,9 @@ export function forecastMany(champion: LoadedChampion, requests: readonly Foreca
         forecast: banded.points,
       };
     } catch (err) {
-      results[i] = err as Error;
+      return err as Error;
     }
   });
-  return results;
 }
 
 /**
@@ -99,7 +77,15 @@ function bandedPoints(champion: LoadedChampion, r: ForecastRequest, dates: reado
   const model = bands.models[name];
   if (!model) throw new HttpError(409, `interval_model ${name} could not be fitted for ${champion.ticker}'s model version ${champion.version} (too short a history); available: ${Object.keys(bands.models).join(', ')}.`);
   const history = r.bars ?? r.closes.map((close) => ({ date: '', open: null, high: null, low: null, close, adj_close: null, volume: null }));
-  const edges = priceBands(widenWithHorizon(model.forecast(history, points.length)), points);
+  let forecast;
+  try {
+    forecast = model.forecast(history, points.length);
+  } catch (err) {
+    // Too short a history for this band model: the client can send more bars.
+    if (err instanceof RangeError) throw new HttpError(422, `${name} bands: ${err.message}`);
+    throw err;
+  }
+  const edges = priceBands(widenWithHorizon(forecast), points);
   return {
     name,
     points: points.map((close, k) => ({
