@@ -21,17 +21,9 @@
  *
  * Rejected bars are counted by reason, never silently dropped.
  */
-import type { DailyBar } from '../../common/src/bars.ts';
-import { ISO_DATE } from '../../common/src/bars.ts';
+import { type DailyBar, EARLIEST_DATE, ISO_DATE, latestBarDate, MAX_PRICE, MAX_VOLUME, MIN_PRICE } from '@stocks/common';
 
 export const CLOSE_RANGE_TOLERANCE = 0.005;
-/** The range of a price that can be stored: wider than any traded price, narrow enough for arithmetic. */
-export const MIN_PRICE = 1e-9;
-export const MAX_PRICE = 1e9;
-export const MAX_VOLUME = 1e15;
-/** The sane range of a bar's date, the same bounds POST /load accepts. */
-export const EARLIEST_DATE = '1900-01-01';
-const latestDate = () => new Date(Date.now() + 7 * 86_400_000).toISOString().slice(0, 10);
 
 export type RejectReason =
   | 'duplicate_date'
@@ -62,7 +54,7 @@ export function cleanBars(bars: DailyBar[]): CleanResult {
   }
 
   const kept: DailyBar[] = [];
-  const latest = latestDate();
+  const latest = latestBarDate();
   for (const date of [...byDate.keys()].sort()) {
     const bar = byDate.get(date);
     if (!bar) continue;

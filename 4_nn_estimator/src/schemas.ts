@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { isoDateSchema as isoDate, tickerSchema } from '@stocks/common';
+import { barDateSchema as isoDate, priceSchema, tickerSchema, volumeSchema } from '@stocks/common';
+import { FEATURE_WARMUP } from './model/features.ts';
+import { MAX_WINDOW } from './model/config.ts';
 
 export { tickerSchema };
 
@@ -71,19 +73,25 @@ export const modelsResponseSchema = z.object({ ticker: z.string(), models: z.arr
 
 export const predictQuerySchema = z.object({ ticker: tickerSchema, horizon: horizonSchema.default(1) });
 
-const positive = z.number().finite().positive();
+/**
+ * The most bars POST /predict reads: a model looks at its window (at most MAX_WINDOW) plus the
+ * feature warm-up; older bars change nothing, so they are not accepted (and parsed) at all.
+ */
+export const PREDICT_MAX_BARS = MAX_WINDOW + FEATURE_WARMUP;
+
 export const clientBarSchema = z.object({
   date: isoDate,
-  close: positive,
-  open: positive.nullable().optional(),
-  high: positive.nullable().optional(),
-  low: positive.nullable().optional(),
-  volume: z.number().finite().nonnegative().nullable().optional(),
+  close: priceSchema,
+  open: priceSchema.nullable().optional(),
+  high: priceSchema.nullable().optional(),
+  low: priceSchema.nullable().optional(),
+  volume: volumeSchema.nullable().optional(),
 });
 
 export const predictBodySchema = z.object({
   ticker: tickerSchema,
-  bars: z.array(clientBarSchema).min(1, 'must hold at least one bar').max(5000, 'must hold at most 5000 bars')
+  bars: z.array(clientBarSchema).min(1, 'must hold at least one bar')
+    .max(PREDICT_MAX_BARS, `must hold at most ${PREDICT_MAX_BARS} bars (the longest window a model reads plus its feature warm-up)`)
     .refine((bars) => bars.every((b, i) => i === 0 || bars[i - 1]!.date < b.date), 'must be in strictly increasing date order (oldest first)'),
   horizon: horizonSchema.default(1),
 }).strict();

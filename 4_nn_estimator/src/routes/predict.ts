@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { errorResponseSchema, HttpError } from '@stocks/common';
+import { errorResponseSchema, HttpError, routeRateLimit } from '@stocks/common';
 import type { ForecastService } from '../serving/forecast-service.ts';
 import type { EstimatorMetrics } from '../metrics.ts';
 import { NotEnoughHistoryError } from '../model/forecast.ts';
@@ -9,9 +9,11 @@ import { forecastSchema, predictBodySchema, predictQuerySchema } from '../schema
 export interface PredictRouteOptions {
   forecasts: ForecastService;
   metrics: EstimatorMetrics;
+  /** POST /predict per client IP and minute (0 = no limit). */
+  perMinute: number;
 }
 
-export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fastify, { forecasts, metrics }) => {
+export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fastify, { forecasts, metrics, perMinute }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
 
   app.get('/predict', {
@@ -38,11 +40,12 @@ export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fas
   });
 
   app.post('/predict', {
+    config: { rateLimit: routeRateLimit(perMinute, 'forecasts') },
     schema: {
       tags: ['forecast'],
       summary: "Forecast from a history you send (oldest first) with the ticker's champion; concurrent requests are run as one batch",
       body: predictBodySchema,
-      response: { 200: forecastSchema, 400: errorResponseSchema, 404: errorResponseSchema, 422: errorResponseSchema },
+      response: { 200: forecastSchema, 400: errorResponseSchema, 404: errorResponseSchema, 422: errorResponseSchema, 429: errorResponseSchema },
     },
   }, async (request) => {
     const { ticker, horizon, bars } = request.body;
