@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { badRequest, errorResponseSchema, HttpError } from '@stocks/common';
+import { badRequest, errorResponseSchema, HttpError, isDatabaseUnavailable } from '@stocks/common';
 import { limitBytes, stalled, tooLarge, untilStopped } from '../body-limit.ts';
 import { CsvParseError } from '../csv.ts';
 import { importCsv } from '../ingest.ts';
@@ -60,6 +60,12 @@ export const importRoutes: FastifyPluginAsync<ImportRouteOptions> = async (app, 
     } catch (err) {
       body.resume(); // discard what we didn't read, so the client gets our answer
       if (err instanceof CsvParseError) throw badRequest(`CSV ${err.message}; nothing was stored.`, { line: err.line });
+      if (isDatabaseUnavailable(err)) {
+        // Don't read the rest of an upload whose transaction is gone: answer and close.
+        throw new HttpError(503, `Database unavailable during the import (${err.message}); nothing was stored. Send the file again.`, undefined, {
+          'retry-after': '5', connection: 'close',
+        });
+      }
       throw err;
     } finally {
       running--;
