@@ -14,7 +14,8 @@ import { freePort } from './support/private-postgres.ts';
 import { type RunningService, startService, stopService } from './support/stack.ts';
 
 /** A loader that loads nothing new and an estimator whose jobs stay running forever. */
-async function startStandInPeers(): Promise<{ url: string; close(): Promise<void> }> {
+async function startStandInPeers(): Promise<{ url: string; jobPolls(): number; close(): Promise<void> }> {
+  let polls = 0;
   const server = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
     if (req.method === 'POST' && req.url === '/load') {
@@ -26,13 +27,17 @@ async function startStandInPeers(): Promise<{ url: string; close(): Promise<void
       res.statusCode = 202;
       return res.end(JSON.stringify({ job_id: '00000000-0000-4000-8000-000000000001', status: 'queued' }));
     }
-    if (req.url?.startsWith('/jobs/')) return res.end(JSON.stringify({ status: 'running' }));
+    if (req.url?.startsWith('/jobs/')) {
+      polls++;
+      return res.end(JSON.stringify({ status: 'running' }));
+    }
     res.statusCode = 404;
     res.end('{}');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    jobPolls: () => polls,
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }
@@ -81,6 +86,7 @@ describe('shepherd sessions terminated mid-run; replicas racing', () => {
     assert.equal(running, 1);
 
     // AAPL's step waits on a job that never ends: the run lock and AAPL's lock are held.
+    await waitFor('the shepherd to be waiting on the training job', () => peers.jobPolls() > 0, { timeoutMs: 15_000 });
     const pids = await waitFor('the run and ticker locks to be held', async () => {
       const p = await lockSessions(db);
       return p.length >= 2 ? p : undefined;
