@@ -92,10 +92,10 @@ export function installErrorHandling(app: FastifyInstance): void {
       return reply.code(status).send(errorBody(status, 'Internal error. It has been logged; retry later.'));
     }
     // Fastify's own client errors (bad JSON, body too large, wrong content type) keep their message;
-    // any other (a static file's ENOENT names a server path) is told by its status alone.
+    // a system error (a static file's ENOENT names a server path) is told by its status alone.
     if (status === 404) return reply.code(404).send(notFoundBody(request.method, request.url));
-    const own = typeof fe.code === 'string' && (fe.code.startsWith('FST_') || fe.code.startsWith('FASTIFY_'));
-    return reply.code(status).send(errorBody(status, own ? fe.message : `${STATUS_TEXT[status] ?? 'Request refused'}.`));
+    const systemError = typeof fe.code === 'string' && /^E[A-Z]+$/.test(fe.code); // ENOENT, EACCES: they name paths
+    return reply.code(status).send(errorBody(status, systemError ? `${STATUS_TEXT[status] ?? 'Request refused'}.` : fe.message));
   });
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(notFoundBody(request.method, request.url));
