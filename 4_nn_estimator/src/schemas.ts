@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { barDateSchema as isoDate, priceSchema, tickerSchema, volumeSchema } from '@stocks/common';
+import { barDateSchema as isoDate, priceSchema, rowIdSchema, tickerSchema, volumeSchema } from '@stocks/common';
 import { FEATURE_WARMUP } from './model/features.ts';
 import { MAX_WINDOW } from './model/config.ts';
 
@@ -120,7 +120,7 @@ export const forecastSchema = z.object({
 // ---- promotion, rollback, export
 
 export const versionParamsSchema = z.object({
-  version: z.coerce.number().int('must be a whole number').positive('must be a model version number from GET /models'),
+  version: rowIdSchema('a model version number from GET /models'),
 });
 
 export const rollbackBodySchema = z.object({ ticker: tickerSchema }).strict();
@@ -152,12 +152,12 @@ export const backtestRequestSchema = z.object({
   origins: z.number().int('must be a whole number').min(1, 'must be at least 1').max(500, 'must be at most 500').default(20)
     .describe('How many forecast origins: the last trading days whose targets exist'),
   horizon: horizonSchema.default(5),
-  retrain_every: z.number().int('must be a whole number').min(1, 'must be at least 1').optional()
+  retrain_every: z.number().int('must be a whole number').min(1, 'must be at least 1').max(500, 'must be at most 500 (the most origins)').optional()
     .describe('Retrain every this many origins (default: train once, at the first origin)'),
 }).strict();
 
 export const backtestsQuerySchema = z.object({ ticker: tickerSchema });
-export const backtestParamsSchema = z.object({ id: z.coerce.number().int('must be a whole number').positive('must be a backtest id from GET /backtests') });
+export const backtestParamsSchema = z.object({ id: rowIdSchema('a backtest id from GET /backtests') });
 
 const aggregateSchema = z.object({
   mae: z.number(),

@@ -39,3 +39,7 @@ export const priceSchema = z.number().min(MIN_PRICE, `must be at least ${MIN_PRI
 
 /** A day's volume: 0 .. MAX_VOLUME shares. */
 export const volumeSchema = z.number().min(0, 'must not be negative').max(MAX_VOLUME, `must be at most ${MAX_VOLUME}`);
+
+/** A stored row's id or version in a path: a positive whole number a bigint column can hold. */
+export const rowIdSchema = (what: string) => z.coerce.number().int('must be a whole number').min(1, `must be ${what}`)
+  .max(Number.MAX_SAFE_INTEGER, `must be at most ${Number.MAX_SAFE_INTEGER}`);

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { errorResponseSchema, HttpError, tickerSchema } from '@stocks/common';
+import { errorResponseSchema, HttpError, rowIdSchema, tickerSchema } from '@stocks/common';
 import { runs, type RunRow, type StepRow } from '@stocks/db';
 import { MAX_RUN_TICKERS } from '../config.ts';
 import { type RunDeps, startRun } from '../run.ts';
@@ -76,7 +76,7 @@ export const runRoutes: FastifyPluginAsync<RunRouteOptions> = async (fastify, { 
   app.get('/runs/:id', {
     schema: {
       tags: ['runs'], summary: 'One run with its steps',
-      params: z.object({ id: z.coerce.number().int().positive() }),
+      params: z.object({ id: rowIdSchema('a run id from GET /runs') }),
       response: { 200: runSchema, 400: errorResponseSchema, 404: errorResponseSchema },
     },
   }, async (request) => {
