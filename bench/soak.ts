@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   const db = await createTestDatabase('stocks_bench_soak');
   const services: RunningService[] = [];
   try {
-    const common = { DATABASE_URL: db.url, LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0' };
+    const common = { DATABASE_URL: db.url, LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0', PREDICT_RATE_LIMIT_PER_MINUTE: '0' };
     const loader = await startService('load_data', await freePort(), { ...common, MARKET_DATA_SOURCE: 'csv', MARKET_DATA_DIR });
     services.push(loader);
     // With faults, a short lease and frequent maintenance: the killed worker's job is retried soon.

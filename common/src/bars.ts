@@ -22,4 +22,9 @@ export const MAX_PRICE = 1e9;
 export const MAX_VOLUME = 1e15;
 /** The sane range of a bar's date: from 1900-01-01 to a week from today. */
 export const EARLIEST_DATE = '1900-01-01';
-export const latestBarDate = (now = Date.now()): string => new Date(now + 7 * 86_400_000).toISOString().slice(0, 10);
+let latest = { at: 0, date: '' };
+/** (Recomputed at most once a second: it is checked once per bar of a request.) */
+export const latestBarDate = (now = Date.now()): string => {
+  if (now - latest.at > 1_000 || now < latest.at) latest = { at: now, date: new Date(now + 7 * 86_400_000).toISOString().slice(0, 10) };
+  return latest.date;
+};
