@@ -6,8 +6,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { DailyBar } from '@stocks/common';
-import { collectBars } from '../../2_load_data/src/csv.ts';
+import { collectBars, type DailyBar } from '@stocks/common';
 import { initBackend, isBackendName } from './training/backend.ts';
 import { formatBacktest, runBacktest } from './model/backtest.ts';
 import type { ModelConfig } from './model/config.ts';

@@ -66,6 +66,10 @@ export function createMonitoringMetrics(registry: Registry, pool: Pool, monitor:
       (rep) => (rep.champion_live ? (rep.champion_live.worse_than_naive ? 1 : 0) : null)),
     recorded: new promClient.Counter({ name: 'served_forecast_points_recorded_total', help: 'Served forecast points stored for live monitoring', registers: r }),
     recordErrors: new promClient.Counter({ name: 'served_forecast_record_errors_total', help: 'Served forecasts that could not be stored for monitoring', registers: r }),
+    writes: new promClient.Counter({
+      name: 'served_forecast_writes_total', help: 'Database writes of served forecasts (one per new ticker, version, origin or longer horizon), by outcome',
+      labelNames: ['outcome'] as const, registers: r,
+    }),
   };
   m.recorded.inc(0);
   m.recordErrors.inc(0);

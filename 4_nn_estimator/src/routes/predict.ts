@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { errorBody, errorResponseSchema, HttpError, routeRateLimit } from '@stocks/common';
 import type { ForecastService } from '../serving/forecast-service.ts';
 import type { EstimatorMetrics } from '../metrics.ts';
-import { NotEnoughHistoryError } from '../model/forecast.ts';
+import { HorizonError, NotEnoughHistoryError } from '../model/forecast.ts';
 import { forecastSchema, predictBodySchema, predictQuerySchema } from '../schemas.ts';
 
 export interface PredictRouteOptions {
@@ -13,6 +13,15 @@ export interface PredictRouteOptions {
   perMinute: number;
   /** POST /predict being worked on at once; more are shed with 503 before their body is read. */
   maxInFlight: number;
+}
+
+/** What a forecast's own errors mean over HTTP (the same for GET and POST). */
+function asHttpError(err: unknown, ticker: string): unknown {
+  if (err instanceof HorizonError) return new HttpError(400, `horizon must be at most ${err.max} for ${ticker}'s champion; got ${err.horizon}.`);
+  if (err instanceof NotEnoughHistoryError) {
+    return new HttpError(422, `Send at least ${err.needed} bars (the model's window plus feature warm-up); got ${err.got}.`, { needed: err.needed, got: err.got });
+  }
+  return err;
 }
 
 export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fastify, { forecasts, metrics, perMinute, maxInFlight }) => {
@@ -38,7 +47,7 @@ export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fas
       return result;
     } catch (err) {
       metrics.forecasts.inc({ endpoint: 'get', outcome: 'error' });
-      throw err;
+      throw asHttpError(err, ticker);
     }
   });
 
@@ -63,20 +72,12 @@ export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fas
   }, async (request) => {
     const { ticker, horizon, bars } = request.body;
     try {
-      try {
-        const result = await forecasts.fromHistory(ticker, { closes: bars.map((b) => b.close), lastDate: bars.at(-1)!.date, horizon });
-        metrics.forecasts.inc({ endpoint: 'post', outcome: 'ok' });
-        return result;
-      } catch (err) {
-        if (err instanceof NotEnoughHistoryError) {
-          throw new HttpError(422, `Send at least ${err.needed} bars (the model's window plus feature warm-up); got ${err.got}.`, { needed: err.needed, got: err.got });
-        }
-        if (err instanceof RangeError) throw new HttpError(400, err.message);
-        throw err;
-      }
+      const result = await forecasts.fromHistory(ticker, { closes: bars.map((b) => b.close), lastDate: bars.at(-1)!.date, horizon });
+      metrics.forecasts.inc({ endpoint: 'post', outcome: 'ok' });
+      return result;
     } catch (err) {
       metrics.forecasts.inc({ endpoint: 'post', outcome: 'error' });
-      throw err;
+      throw asHttpError(err, ticker);
     }
   });
 };
