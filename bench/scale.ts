@@ -58,7 +58,7 @@ async function phase(db: TestDatabase, tickers: string[], workers: number, baseP
   try {
     const boss = await startQueue(db.url, { retryLimit: 2, expireInSeconds: 900 }, () => {});
     for (const ticker of tickers) {
-      ids.push(await submitJob(db.pool, boss, { kind: 'train', ticker, params: {} }, { retryLimit: 2, expireInSeconds: 900 }));
+      ids.push((await submitJob(db.pool, boss, { kind: 'train', ticker, params: {} }, { retryLimit: 2, expireInSeconds: 900 })).job_id);
     }
     await boss.stop({ graceful: false, wait: true });
 

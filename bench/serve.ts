@@ -145,7 +145,7 @@ try {
   // --- the server
   child = fork(path.join(HERE, 'support', 'serve-server.ts'), [], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, DATABASE_URL: db.url, ESTIMATOR_ROLE: 'api', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0', BENCH_EXPECT_CHAMPIONS: String(TICKERS.length) },
+    env: { ...process.env, DATABASE_URL: db.url, ESTIMATOR_ROLE: 'api', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0', PREDICT_RATE_LIMIT_PER_MINUTE: '0', PREDICT_MAX_IN_FLIGHT: '1024', BENCH_EXPECT_CHAMPIONS: String(TICKERS.length) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const ready = await Promise.race([ask(child, 'ready'), once(child, 'exit').then(() => { throw new Error('bench server exited'); })]);

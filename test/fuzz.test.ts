@@ -18,12 +18,17 @@ import { MARKET_DATA_DIR, readMarketData } from './support/market-data.ts';
 /**
  * Every route of the three services, fuzzed from its own OpenAPI schema (/docs/json) with
  * fast-check: bodies, query strings and path parameters that look valid, that are almost valid,
- * and that are plain wrong (other types, huge, empty, odd unicode, broken JSON). Whatever comes in:
- * no 5xx, every 4xx carries a message, and a rejected request changes nothing stored.
+ * and that are plain wrong (other types, huge, empty, odd unicode, broken JSON), with API_TOKEN set
+ * (mostly sent, sometimes not). Whatever comes in: no 5xx, every 4xx carries a message, and a
+ * rejected request changes nothing stored. Each write route also gets bodies that are valid by
+ * construction, and a share of those must succeed: otherwise only the validator would be tested.
  */
 const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS ?? 20);
 const SEED = Number(process.env.FUZZ_SEED ?? 20240611);
 const TIMEOUT_MS = 15_000;
+const TOKEN = 'fuzz-token-0123456789abcdef';
+/** Of the valid-by-construction requests to a write route, at least this share must succeed (2xx). */
+const MIN_VALID_SUCCESS = 0.3;
 
 type Json = any;
 interface Operation { method: string; path: string; params: Json[]; body?: Json }
@@ -33,7 +38,12 @@ interface Target {
   db: TestDatabase;
   /** Wait for work an accepted request started in the background (shepherd runs). */
   settle?: () => Promise<void>;
+  /** Requests valid by construction, per "METHOD /path" of a write route that can succeed. */
+  valid?: Record<string, fc.Arbitrary<{ url: string; payload?: string }>>;
 }
+
+const json = (v: unknown) => JSON.stringify(v);
+const ticker = fc.constantFrom('AAPL', 'MSFT');
 
 // --- values ----------------------------------------------------------------------------------
 
@@ -172,14 +182,23 @@ async function fuzz(t: Target): Promise<Record<string, Record<number, number>>> 
   for (const op of ops) {
     const key = `${op.method} ${op.path}`;
     seen[key] = {};
+    const validArb = t.valid?.[key]?.map((r) => ({ ...r, contentType: 'application/json' as string | undefined, valid: true, token: true }));
+    const anyArb = fc.tuple(requestArb(op), fc.oneof({ weight: 9, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }))
+      .map(([r, token]) => ({ ...r, valid: false, token }));
+    const arb = validArb ? fc.oneof(anyArb, validArb) : anyArb;
+    const tally = { valid: 0, succeeded: 0 };
     await fc.assert(
-      fc.asyncProperty(requestArb(op), async (req) => {
+      fc.asyncProperty(arb, async (req) => {
         const before = await fingerprint(t.db);
         const what = `${t.name} ${op.method} ${req.url.slice(0, 200)} body=${req.payload?.slice(0, 200)}`;
-        const res = await withTimeout(t.inject({
-          method: op.method, url: req.url, payload: req.payload, headers: req.contentType ? { 'content-type': req.contentType } : {},
-        }), what);
+        const headers: Record<string, string> = req.contentType ? { 'content-type': req.contentType } : {};
+        if (req.token) headers.authorization = `Bearer ${TOKEN}`;
+        const res = await withTimeout(t.inject({ method: op.method, url: req.url, payload: req.payload, headers }), what);
         seen[key]![res.statusCode] = (seen[key]![res.statusCode] ?? 0) + 1;
+        if (req.valid) {
+          tally.valid++;
+          if (res.statusCode < 300) tally.succeeded++;
+        }
         assert.ok(res.statusCode < 500, `${what} -> ${res.statusCode} ${res.body.slice(0, 500)}`);
         if (res.statusCode >= 400) {
           const body = JSON.parse(res.body);
@@ -193,6 +212,12 @@ async function fuzz(t: Target): Promise<Record<string, Record<number, number>>> 
       }),
       { numRuns: RUNS_PER_ROUTE, seed: SEED, endOnFailure: true },
     );
+    if (validArb) {
+      assert.ok(tally.valid > 0, `${key}: no valid request was generated`);
+      assert.ok(tally.succeeded / tally.valid >= MIN_VALID_SUCCESS,
+        `${key}: only ${tally.succeeded} of ${tally.valid} valid requests succeeded: ${JSON.stringify(seen[key])}`);
+      seen[`${key} (valid: succeeded/sent)`] = { [tally.succeeded]: tally.valid };
+    }
   }
   return seen;
 }
@@ -221,11 +246,19 @@ describe('every endpoint fuzzed from its schema', () => {
   test('2_load_data', async (t) => {
     const db = dbs[0]!;
     const app = await buildLoader({
-      env: loadLoadDataEnv({ DATABASE_URL: db.url, MARKET_DATA_SOURCE: 'csv', MARKET_DATA_DIR, RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'silent' }),
+      env: loadLoadDataEnv({ DATABASE_URL: db.url, MARKET_DATA_SOURCE: 'csv', MARKET_DATA_DIR, RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'silent', API_TOKEN: TOKEN }),
       pool: db.pool, logger: false,
     });
     closers.push(() => app.close());
-    t.diagnostic(JSON.stringify(await fuzz({ name: 'load_data', inject: inject(app), db })));
+    const valid = {
+      'POST /load': fc.tuple(ticker, fc.integer({ min: 1, max: 28 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 60 }))
+        .map(([tk, day, month, span]) => {
+          const start = `2023-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+          const end = new Date(Date.parse(`${start}T00:00:00Z`) + span * 86_400_000).toISOString().slice(0, 10);
+          return { url: '/load', payload: json({ ticker: tk, start_date: start, end_date: end < '2023-12-29' ? end : '2023-12-29' }) };
+        }),
+    };
+    t.diagnostic(JSON.stringify(await fuzz({ name: 'load_data', inject: inject(app), db, valid })));
   });
 
   test('4_nn_estimator (API role, a champion in store)', async (t) => {
@@ -233,16 +266,29 @@ describe('every endpoint fuzzed from its schema', () => {
     await prices.upsertPrices(db.pool, 'AAPL', 'csv', await readMarketData('AAPL', 500));
     const backend = await initBackend();
     boss = await startQueue(db.url, { retryLimit: 0, expireInSeconds: 600 }, () => {});
-    const env = (role: string) => loadEstimatorEnv({ DATABASE_URL: db.url, ...SMALL_MODEL, ESTIMATOR_ROLE: role, RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'silent' });
+    const env = (role: string) => loadEstimatorEnv({
+      DATABASE_URL: db.url, ...SMALL_MODEL, ESTIMATOR_ROLE: role, RATE_LIMIT_PER_MINUTE: '0', PREDICT_RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'silent', API_TOKEN: TOKEN,
+    });
     // A worker trains AAPL's champion first, so /predict and /models have something to serve...
     const trainer = await buildEstimator({ env: env('both'), pool: db.pool, boss, backend, logger: false });
-    const job = (await trainer.inject({ method: 'POST', url: '/train', payload: { ticker: 'AAPL' } })).json();
+    const job = (await trainer.inject({ method: 'POST', url: '/train', payload: { ticker: 'AAPL' }, headers: { authorization: `Bearer ${TOKEN}` } })).json();
     await waitFor('the champion', async () => (await trainer.inject(`/jobs/${job.job_id}`)).json().status === 'succeeded', { timeoutMs: 60_000, intervalMs: 200 });
     await trainer.close();
     // ...then the API alone is fuzzed: accepted trainings stay queued and change nothing behind our back.
     const app = await buildEstimator({ env: env('api'), pool: db.pool, boss, backend, logger: false });
     closers.push(() => app.close());
-    t.diagnostic(JSON.stringify(await fuzz({ name: 'nn_estimator', inject: inject(app), db })));
+    const stored = await prices.getRecentPrices(db.pool, 'AAPL', 200);
+    const valid = {
+      'POST /train': fc.constant({ url: '/train', payload: json({ ticker: 'AAPL' }) }),
+      'POST /fine-tune': fc.constant({ url: '/fine-tune', payload: json({ ticker: 'AAPL' }) }),
+      'POST /backtest': fc.constant({ url: '/backtest', payload: json({ ticker: 'AAPL', origins: 3, horizon: 2 }) }),
+      'POST /predict': fc.tuple(fc.integer({ min: 60, max: 200 }), fc.integer({ min: 1, max: 30 }), fc.double({ min: 0.5, max: 2, noNaN: true }))
+        .map(([n, horizon, scale]) => ({
+          url: '/predict',
+          payload: json({ ticker: 'AAPL', horizon, bars: stored.slice(-n).map((b) => ({ date: b.date, close: b.close * scale })) }),
+        })),
+    };
+    t.diagnostic(JSON.stringify(await fuzz({ name: 'nn_estimator', inject: inject(app), db, valid })));
   });
 
   test('1_shepherd', async (t) => {
@@ -251,7 +297,7 @@ describe('every endpoint fuzzed from its schema', () => {
     const app = await buildShepherd({
       env: loadShepherdEnv({
         DATABASE_URL: db.url, WATCHLIST: 'AAPL,MSFT', LOAD_DATA_URL: 'http://127.0.0.1:9', ESTIMATOR_URL: 'http://127.0.0.1:9',
-        RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'silent', JOB_POLL_INTERVAL_MS: '50',
+        RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'silent', JOB_POLL_INTERVAL_MS: '50', API_TOKEN: TOKEN,
       }),
       pool: db.pool, logger: false,
     });
@@ -260,6 +306,9 @@ describe('every endpoint fuzzed from its schema', () => {
       const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM shepherd_runs WHERE status = 'running'`);
       return rows[0].n === 0;
     }, { timeoutMs: 20_000, intervalMs: 20 }).then(() => {});
-    t.diagnostic(JSON.stringify(await fuzz({ name: 'shepherd', inject: inject(app), db, settle })));
+    const valid = {
+      'POST /run': fc.subarray(['AAPL', 'MSFT', 'aapl'], { minLength: 1 }).map((tickers) => ({ url: '/run', payload: json({ tickers }) })),
+    };
+    t.diagnostic(JSON.stringify(await fuzz({ name: 'shepherd', inject: inject(app), db, settle, valid })));
   });
 });

@@ -2,13 +2,18 @@ import { z } from 'zod';
 import cron from 'node-cron';
 import { baseEnvSchema, csvList, loadEnv, port, TICKER_PATTERN } from '@stocks/common';
 
+/** The most tickers one run takes (WATCHLIST and POST /run): a run goes one ticker at a time. */
+export const MAX_RUN_TICKERS = 500;
+
 export const shepherdEnvSchema = baseEnvSchema.extend({
   PORT: port(8003),
   LOAD_DATA_URL: z.string().url().default('http://127.0.0.1:8001'),
   ESTIMATOR_URL: z.string().url().default('http://127.0.0.1:8002'),
   WATCHLIST: csvList
     .default(['^GSPC'])
-    .pipe(z.array(z.string().toUpperCase().regex(TICKER_PATTERN, 'each ticker must be a Yahoo symbol such as AAPL or ^GSPC')).min(1)),
+    .pipe(z.array(z.string().toUpperCase().regex(TICKER_PATTERN, 'each ticker must be a Yahoo symbol such as AAPL or ^GSPC')).min(1)
+      .transform((list) => [...new Set(list)])
+      .pipe(z.array(z.string()).max(MAX_RUN_TICKERS, `at most ${MAX_RUN_TICKERS} distinct tickers (a run goes one at a time)`))),
   /** Weekdays 22:30 UTC: after the New York close in both summer and winter time. */
   SHEPHERD_CRON: z.string().default('30 22 * * 1-5').refine((s) => cron.validate(s), 'must be a cron expression such as "30 22 * * 1-5"'),
   SHEPHERD_RUN_ON_START: z.enum(['true', 'false']).default('true').transform((s) => s === 'true'),

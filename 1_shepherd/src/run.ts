@@ -23,55 +23,125 @@ const HOST = `${hostname()}:${process.pid}`;
 const RUN_LOCK = 'shepherd-run';
 const TICKER_LOCK = 'shepherd-ticker';
 
+/** What starting a run gives back: the run now going on, either this call's or one already running. */
+export interface StartedRun {
+  id: number;
+  tickers: string[];
+  /** false when another run (of this or another replica) was already going: its id is answered. */
+  started: boolean;
+  /** Settles when this call's run has finished (undefined when `started` is false). */
+  done?: Promise<RunStatus>;
+}
+
 /**
- * Record a run and carry it out in the background; returns its id at once. The run's
- * advisory lock tells other replicas it is alive (see closeAbandonedRuns).
+ * Record a run and carry it out in the background; returns its id at once. One run at a time
+ * across replicas (a partial unique index): while one is running, its id is answered instead.
+ * The run's advisory lock, taken before the row exists, tells other replicas it is alive (see
+ * closeAbandonedRuns); a run found running with nobody holding its lock is closed as abandoned.
  */
-export async function startRun(deps: RunDeps, trigger: RunTrigger, watchlist: string[]): Promise<{ id: number; done: Promise<RunStatus> }> {
-  const run = await runs.createRun(deps.pool, trigger, watchlist, HOST);
-  const alive = await trySessionLock(deps.pool, RUN_LOCK, String(run.id));
-  const done = executeRun(deps, run.id, watchlist)
-    .catch(async (err: Error) => {
-      deps.log.error({ err, run_id: run.id }, 'run failed');
-      await runs.finishRun(deps.pool, run.id, 'failed', err.message).catch(() => {});
-      return 'failed' as const;
-    })
-    .finally(() => alive?.release());
-  return { id: run.id, done };
+export async function startRun(deps: RunDeps, trigger: RunTrigger, watchlist: string[]): Promise<StartedRun> {
+  for (let attempt = 0; ; attempt++) {
+    const id = await runs.nextRunId(deps.pool);
+    const alive = await trySessionLock(deps.pool, RUN_LOCK, String(id));
+    if (!alive) throw new Error(`run ${id}: its fresh lock is held by someone else`);
+    const run = await runs.createRun(deps.pool, id, trigger, watchlist, HOST).catch(async (err: Error) => {
+      await alive.release();
+      throw err;
+    });
+    if (run) {
+      const done = executeRun(deps, run.id, watchlist, alive.lost)
+        .catch(async (err: Error) => {
+          deps.log.error({ err, run_id: run.id }, 'run failed');
+          await runs.finishRun(deps.pool, run.id, 'failed', err.message).catch(() => {});
+          return 'failed' as const;
+        })
+        .finally(() => alive.release());
+      return { id: run.id, tickers: watchlist, started: true, done };
+    }
+    await alive.release();
+    const running = await runs.getRunningRun(deps.pool);
+    if (running && !(await closeIfAbandoned(deps.pool, running.id))) {
+      return { id: running.id, tickers: running.tickers, started: false };
+    }
+    // The running one finished or was abandoned in between: try again (bounded).
+    if (attempt >= 3) throw new Error('could not start a run: runs kept starting and ending meanwhile');
+  }
 }
 
 /** Runs still 'running' whose process is gone (no one holds their lock) are closed as failed. */
 export async function closeAbandonedRuns(pool: Pool): Promise<number> {
   const { rows } = await pool.query<{ id: number }>(`SELECT id FROM shepherd_runs WHERE status = 'running'`);
   let closed = 0;
-  for (const { id } of rows) {
-    const lock = await trySessionLock(pool, RUN_LOCK, String(id));
-    if (!lock) continue;
-    await runs.finishRun(pool, id, 'failed', 'abandoned: the shepherd process stopped during the run');
-    await lock.release();
-    closed++;
-  }
+  for (const { id } of rows) if (await closeIfAbandoned(pool, id)) closed++;
   return closed;
 }
 
-async function executeRun(deps: RunDeps, runId: number, watchlist: string[]): Promise<RunStatus> {
+async function closeIfAbandoned(pool: Pool, id: number): Promise<boolean> {
+  const lock = await trySessionLock(pool, RUN_LOCK, String(id));
+  if (!lock) return false;
+  try {
+    return await runs.finishRun(pool, id, 'failed', 'abandoned: the shepherd process stopped during the run');
+  } finally {
+    await lock.release();
+  }
+}
+
+type Outcome = 'ok' | 'failed' | 'skipped';
+
+/** skipped: nothing was done (every ticker locked by another shepherd); failed: nothing succeeded. */
+export function runStatus(outcomes: Outcome[]): Exclude<RunStatus, 'running'> {
+  const failed = outcomes.filter((o) => o === 'failed').length;
+  const ok = outcomes.filter((o) => o === 'ok').length;
+  if (failed === 0) return ok === 0 ? 'skipped' : 'succeeded';
+  return ok === 0 ? 'failed' : 'partial';
+}
+
+async function executeRun(deps: RunDeps, runId: number, watchlist: string[], runLockLost: AbortSignal): Promise<RunStatus> {
   const log = deps.log.child({ run_id: runId });
   log.info({ watchlist }, 'run started');
-  const outcomes: Array<'ok' | 'failed' | 'skipped'> = [];
+  const outcomes: Outcome[] = [];
+  let lostConnection: Error | undefined;
   // One ticker at a time: the loader and the estimator are shared with other users.
   for (const ticker of watchlist) {
-    outcomes.push(await shepherdTicker(deps, runId, ticker, log));
+    const outcome = await shepherdTicker(deps, runId, ticker, log, runLockLost);
+    outcomes.push(outcome === 'lost' ? 'failed' : outcome);
+    if (outcome === 'lost' || runLockLost.aborted) {
+      // A lock's connection dropped: the lock is gone, so this run can no longer be sure it is
+      // alone. It ends here, failed; the next tick starts afresh.
+      lostConnection = (runLockLost.reason as Error | undefined) ?? new Error('lost the database connection holding a ticker lock');
+      break;
+    }
   }
+  let status = runStatus(outcomes);
   const failed = outcomes.filter((o) => o === 'failed').length;
-  const status: RunStatus = failed === 0 ? 'succeeded' : failed === outcomes.length ? 'failed' : 'partial';
-  await runs.finishRun(deps.pool, runId, status, failed ? `${failed} of ${outcomes.length} tickers failed` : undefined);
+  let error = failed ? `${failed} of ${outcomes.length} tickers failed` : status === 'skipped' ? 'every ticker was being worked on by another shepherd' : undefined;
+  if (lostConnection) {
+    status = 'failed';
+    error = `${lostConnection.message}; the run stopped after ${outcomes.length} of ${watchlist.length} tickers`;
+  }
+  await runs.finishRun(deps.pool, runId, status, error);
   deps.metrics.runs.inc({ status });
   deps.metrics.lastRun.set(Date.now() / 1000);
   log.info({ status }, 'run finished');
   return status;
 }
 
-async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log: FastifyBaseLogger): Promise<'ok' | 'failed' | 'skipped'> {
+/** Reject as soon as `signal` aborts, whatever `p` is waiting on. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
+    );
+  });
+}
+
+async function shepherdTicker(
+  deps: RunDeps, runId: number, ticker: string, log: FastifyBaseLogger, runLockLost: AbortSignal,
+): Promise<Outcome | 'lost'> {
   const record = async (step: string, status: 'succeeded' | 'failed' | 'skipped', started: Date, detail: Record<string, unknown> = {}, error?: string) => {
     deps.metrics.steps.inc({ step, status });
     await runs.recordStep(deps.pool, { run_id: runId, ticker, step, status, detail, error, started_at: started });
@@ -84,7 +154,19 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
   }
   let step = 'plan';
   let started = new Date();
+  const lost = AbortSignal.any([runLockLost, lock.lost]);
   try {
+    return await untilAborted(work(), lost);
+  } catch (err) {
+    const message = (err as Error).message;
+    log.warn({ ticker, step, err: message }, 'ticker step failed');
+    await record(step, 'failed', started, {}, message).catch((e: Error) => log.error({ err: e, ticker }, 'could not record the failed step'));
+    return lost.aborted ? 'lost' : 'failed';
+  } finally {
+    await lock.release();
+  }
+
+  async function work(): Promise<Outcome> {
     const coverage = await prices.getCoverage(deps.pool, ticker);
     const hasModel = (await models.getChampionVersion(deps.pool, ticker)) !== undefined;
     const planInput = {
@@ -94,7 +176,7 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
       initialHistoryYears: deps.initialHistoryYears,
     };
     const plan = planTicker(planInput);
-    const ctx = { requestId: `shepherd-run-${runId}-${ticker}`, token: deps.apiToken };
+    const ctx = { requestId: `shepherd-run-${runId}-${ticker}`, token: deps.apiToken, signal: lost };
     const estimator = estimatorClient(deps.estimatorUrl);
     let newBars = 0;
     if (plan.load) {
@@ -121,7 +203,7 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
     let monitoringDetail: Record<string, unknown> = {};
     if (plan.training === 'fine-tune-if-new-data' && newBars > 0) {
       try {
-        const m = await estimator.monitoring(ticker, { requestId: ctx.requestId });
+        const m = await estimator.monitoring(ticker, { requestId: ctx.requestId, signal: lost });
         decided = planTicker({ ...planInput, monitoring: { fullRetrainAdvised: m.retrain.full_retrain_advised, reasons: m.retrain.reasons } });
         monitoringDetail = {
           monitoring: {
@@ -148,26 +230,20 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
     step = kind;
     started = new Date();
     const job = await estimator.submit(kind, { ticker }, ctx);
-    const final = await waitForJob(deps, job.job_id, ctx.requestId);
+    const final = await waitForJob(deps, job.job_id, ctx.requestId, lost);
     if (final.status !== 'succeeded') throw new Error(`job ${job.job_id} ${final.status}: ${final.error ?? 'no error given'}`);
     await record(kind, 'succeeded', started, { job_id: job.job_id, model_version: final.model_version, reason, ...monitoringDetail });
     return 'ok';
-  } catch (err) {
-    const message = (err as Error).message;
-    log.warn({ ticker, step, err: message }, 'ticker step failed');
-    await record(step, 'failed', started, {}, message);
-    return 'failed';
-  } finally {
-    await lock.release();
   }
 }
 
-async function waitForJob(deps: RunDeps, jobId: string, requestId: string): Promise<Job> {
+async function waitForJob(deps: RunDeps, jobId: string, requestId: string, signal: AbortSignal): Promise<Job> {
   const deadline = Date.now() + deps.jobWaitTimeoutMs;
   for (;;) {
+    signal.throwIfAborted();
     let status = 'unknown';
     try {
-      const job = await estimatorClient(deps.estimatorUrl).job(jobId, { requestId });
+      const job = await estimatorClient(deps.estimatorUrl).job(jobId, { requestId, signal });
       if (job.status === 'succeeded' || job.status === 'failed') return job;
       status = job.status;
     } catch (err) {

@@ -9,7 +9,8 @@ export function scheduleRuns(expression: string, deps: RunDeps, watchlist: strin
     async () => {
       try {
         const run = await startRun(deps, 'cron', watchlist);
-        log.info({ run_id: run.id }, 'scheduled run started');
+        if (run.started) log.info({ run_id: run.id }, 'scheduled run started');
+        else log.warn({ run_id: run.id }, 'scheduled run not started: this run is still going');
       } catch (err) {
         log.error({ err }, 'could not start a scheduled run');
       }

@@ -54,7 +54,9 @@ export async function buildApp(opts: BuildOptions) {
   }
   const metrics = createIngestMetrics(app.registry);
   await app.register(loadRoutes, { source, metrics });
-  await app.register(importRoutes, { metrics, maxBytes: env.IMPORT_MAX_BYTES });
+  await app.register(importRoutes, {
+    metrics, maxBytes: env.IMPORT_MAX_BYTES, idleMs: env.IMPORT_IDLE_TIMEOUT_MS, maxConcurrent: env.IMPORT_MAX_CONCURRENT,
+  });
   app.log.info({ source: source.name }, 'market data source ready');
   return app;
 }

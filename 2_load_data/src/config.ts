@@ -22,6 +22,10 @@ export const loadDataEnvSchema = baseEnvSchema
     YAHOO_BREAKER_RESET_MS: z.coerce.number().int().min(10).default(30_000),
     /** Largest CSV body POST /import accepts (bytes). ^GSPC's 96 years are 2.5 MB. */
     IMPORT_MAX_BYTES: z.coerce.number().int().min(1_024).default(64 * 1024 * 1024),
+    /** An upload pausing longer than this is cut (408): well before Postgres's 60 s idle-in-transaction limit. */
+    IMPORT_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(50_000).default(15_000),
+    /** POST /import at once per process; more answer 503 + Retry-After (each holds a pool connection). */
+    IMPORT_MAX_CONCURRENT: z.coerce.number().int().min(1).max(8).default(4),
   })
   .refine((e) => e.MARKET_DATA_SOURCE !== 'csv' || e.MARKET_DATA_DIR, {
     message: 'MARKET_DATA_SOURCE=csv needs MARKET_DATA_DIR, a folder of <TICKER>.csv files',

@@ -1,4 +1,7 @@
-import { type CsvInput, type DailyBar, parseYahooCsv, type Pool, type PoolClient, toDailyBar, withTransaction } from '@stocks/common';
+import {
+  type CsvInput, type DailyBar, type HeldClient, holdClient, parseYahooCsv, type Pool, type PoolClient, toDailyBar, withTransaction,
+} from '@stocks/common';
+import { untilStopped } from './body-limit.ts';
 import { corporateActions, prices, tickers } from '@stocks/db';
 import { cleanBars, mergeRejected } from './quality.ts';
 import type { ImportResponse, LoadResponse } from './schemas.ts';
@@ -108,37 +111,44 @@ export interface ImportOptions {
  * ONE transaction: a parse error on the last line, an oversized body or a dropped connection
  * rolls everything back, so the previous data stays intact. The quality rule runs per chunk;
  * a date repeated across chunks is counted as duplicate_date and the later row wins, as within one.
+ *
+ * The transaction (and its pool connection and the ticker's write lock) is opened only when the
+ * first chunk has been parsed: an upload that never delivers rows never holds one. When its
+ * connection drops while the upload is still arriving, the upload stops being read at once and
+ * the import fails with ConnectionLostError (the server rolled back).
  */
 export async function importCsv(pool: Pool, ticker: string, input: CsvInput, opts: ImportOptions = {}): Promise<ImportResponse> {
   const chunkRows = opts.chunkRows ?? 5_000;
-  return withTransaction(pool, async (tx) => {
-    // The transaction stays open while the client uploads: a stalled upload must not keep a pool
-    // connection (and the ticker's write lock) forever. Postgres ends the session after 60 s
-    // without a statement; the import then fails and rolls back.
-    await tx.query(`SET LOCAL idle_in_transaction_session_timeout = '60s'`);
-    let locked = false;
-    const result: ImportResponse = {
-      ticker, source: 'import', read: 0, stored: 0, inserted: 0, updated: 0, rejected: {}, first_date: null, last_date: null,
-    };
-    const seen = new Set<string>(); // ~40 bytes per date: 100 years of bars is a few MB at most
-    let chunk: DailyBar[] = [];
-    const flush = async () => {
-      if (!locked) {
-        // Taken at the first write, not before the first chunk has arrived.
-        await prices.lockTickerForWrite(tx, ticker);
-        locked = true;
-      }
-      const cleaned = cleanBars(chunk);
-      chunk = [];
-      mergeRejected(result.rejected, cleaned.rejected);
-      for (const b of cleaned.bars) {
-        // Seen in an earlier chunk: this later row is upserted over it, as cleanBars would do.
-        if (seen.has(b.date)) mergeRejected(result.rejected, { duplicate_date: 1 });
-        else seen.add(b.date);
-      }
-      await upsertChunk(tx, ticker, cleaned.bars, result);
-    };
-    for await (const row of parseYahooCsv(input)) {
+  const result: ImportResponse = {
+    ticker, source: 'import', read: 0, stored: 0, inserted: 0, updated: 0, rejected: {}, first_date: null, last_date: null,
+  };
+  const seen = new Set<string>(); // ~40 bytes per date: 100 years of bars is a few MB at most
+  const lost = new AbortController();
+  let held: HeldClient | undefined;
+  let chunk: DailyBar[] = [];
+  const flush = async () => {
+    if (!held && chunk.length === 0) return; // nothing to write: no transaction needed
+    if (!held) {
+      held = await holdClient(pool);
+      held.lost.addEventListener('abort', () => lost.abort(held!.lost.reason), { once: true });
+      await held.client.query('BEGIN');
+      // Bounded even if the service's own upload timeout failed to fire: Postgres then ends it.
+      await held.client.query(`SET LOCAL idle_in_transaction_session_timeout = '60s'`);
+      await prices.lockTickerForWrite(held.client, ticker);
+    }
+    const cleaned = cleanBars(chunk);
+    chunk = [];
+    mergeRejected(result.rejected, cleaned.rejected);
+    for (const b of cleaned.bars) {
+      // Seen in an earlier chunk: this later row is upserted over it, as cleanBars would do.
+      if (seen.has(b.date)) mergeRejected(result.rejected, { duplicate_date: 1 });
+      else seen.add(b.date);
+    }
+    await upsertChunk(held!.client, ticker, cleaned.bars, result);
+  };
+  const source = typeof input === 'string' ? input : untilStopped(input, { signal: lost.signal });
+  try {
+    for await (const row of parseYahooCsv(source)) {
       result.read += 1;
       const bar = toDailyBar(row);
       if (!bar) mergeRejected(result.rejected, { null_bar: 1 });
@@ -146,8 +156,16 @@ export async function importCsv(pool: Pool, ticker: string, input: CsvInput, opt
       if (chunk.length >= chunkRows) await flush();
     }
     await flush();
+    await (held as HeldClient | undefined)?.client.query('COMMIT');
     return result;
-  });
+  } catch (err) {
+    const h = held as HeldClient | undefined;
+    if (h?.lost.aborted) throw h.lost.reason;
+    if (h) await h.client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    (held as HeldClient | undefined)?.release();
+  }
 }
 
 async function upsertChunk(tx: PoolClient, ticker: string, bars: DailyBar[], result: ImportResponse): Promise<void> {

@@ -6,11 +6,14 @@
  *    `duplicate_date`. A date that isn't `YYYY-MM-DD` is rejected as `invalid_date`, one before
  *    1900-01-01 or more than a week in the future as `date_out_of_range`.
  * 2. `close` must be finite and > 0, otherwise the bar is rejected as `invalid_close`: the close
- *    series is what everything downstream uses.
+ *    series is what everything downstream uses. One outside [MIN_PRICE, MAX_PRICE] (1e-9 .. 1e9:
+ *    no traded price, but 1e308 overflows every return and 1e-320 is a denormal) is rejected as
+ *    `price_out_of_range`.
  * 3. `open`, `high`, `low` and `adj_close` that are null, 0, negative or not finite become null,
  *    and the bar is kept. Yahoo's ^GSPC has open = 0 for 1962-1982; its closes are still good.
- * 4. `volume` < 0 rejects the bar as `negative_volume`. Volume 0 or null is kept (zero volume
- *    before 1950 is real: the index had no volume feed); a non-finite volume becomes null.
+ * 4. `volume` < 0 rejects the bar as `negative_volume`, one above MAX_VOLUME (1e15, beyond any
+ *    day's trading; the column is a bigint) as `volume_out_of_range`. Volume 0 or null is kept
+ *    (zero volume before 1950 is real: the index had no volume feed); a non-finite volume becomes null.
  * 5. With both `high` and `low` present, `low > high` rejects the bar as `low_above_high`.
  * 6. `close` above `high` or below `low` by more than 0.5% (CLOSE_RANGE_TOLERANCE) rejects the bar
  *    as `close_outside_range`. Only bounds that are present are checked; the tolerance absorbs
@@ -18,18 +21,17 @@
  *
  * Rejected bars are counted by reason, never silently dropped.
  */
-import { type DailyBar, ISO_DATE } from '@stocks/common';
+import { type DailyBar, EARLIEST_DATE, ISO_DATE, latestBarDate, MAX_PRICE, MAX_VOLUME, MIN_PRICE } from '@stocks/common';
 
 export const CLOSE_RANGE_TOLERANCE = 0.005;
-/** The sane range of a bar's date, the same bounds POST /load accepts. */
-export const EARLIEST_DATE = '1900-01-01';
-const latestDate = () => new Date(Date.now() + 7 * 86_400_000).toISOString().slice(0, 10);
 
 export type RejectReason =
   | 'duplicate_date'
   | 'invalid_date'
   | 'date_out_of_range'
   | 'invalid_close'
+  | 'price_out_of_range'
+  | 'volume_out_of_range'
   | 'negative_volume'
   | 'low_above_high'
   | 'close_outside_range';
@@ -52,7 +54,7 @@ export function cleanBars(bars: DailyBar[]): CleanResult {
   }
 
   const kept: DailyBar[] = [];
-  const latest = latestDate();
+  const latest = latestBarDate();
   for (const date of [...byDate.keys()].sort()) {
     const bar = byDate.get(date);
     if (!bar) continue;
@@ -67,8 +69,10 @@ export function cleanBars(bars: DailyBar[]): CleanResult {
 function checkBar(bar: DailyBar, latest: string): DailyBar | RejectReason {
   if (!ISO_DATE.test(bar.date)) return 'invalid_date';
   if (bar.date < EARLIEST_DATE || bar.date > latest) return 'date_out_of_range';
-  if (!isPrice(bar.close)) return 'invalid_close';
+  if (!(typeof bar.close === 'number' && Number.isFinite(bar.close) && bar.close > 0)) return 'invalid_close';
+  if (!isPrice(bar.close)) return 'price_out_of_range';
   if (typeof bar.volume === 'number' && bar.volume < 0) return 'negative_volume';
+  if (typeof bar.volume === 'number' && bar.volume > MAX_VOLUME) return 'volume_out_of_range';
 
   const clean: DailyBar = {
     date: bar.date,
@@ -86,7 +90,7 @@ function checkBar(bar: DailyBar, latest: string): DailyBar | RejectReason {
 }
 
 function isPrice(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0;
+  return typeof value === 'number' && value >= MIN_PRICE && value <= MAX_PRICE;
 }
 
 function priceOrNull(value: number | null | undefined): number | null {

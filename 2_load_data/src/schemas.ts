@@ -1,11 +1,8 @@
 import { z } from 'zod';
-import { isoDateSchema as calendarDate, tickerSchema } from '@stocks/common';
-import { EARLIEST_DATE as EARLIEST } from './quality.ts';
+import { barDateSchema, tickerSchema } from '@stocks/common';
 
 /** A real calendar date between 1900-01-01 and a week from now. */
-export const isoDateSchema = calendarDate
-  .refine((s) => s >= EARLIEST, `must be on or after ${EARLIEST}`)
-  .refine((s) => s <= new Date(Date.now() + 7 * 86_400_000).toISOString().slice(0, 10), 'must not be more than a week in the future');
+export const isoDateSchema = barDateSchema;
 
 export const loadRequestSchema = z
   .object({

@@ -18,12 +18,26 @@ export interface JobRow {
   finished_at: Date | null;
 }
 
-export async function createJob(db: Queryable, job: { id: string; kind: JobKind; ticker: string; params: Record<string, unknown> }): Promise<JobRow> {
-  const { rows } = await db.query<JobRow>(
-    `INSERT INTO training_jobs (id, kind, ticker, params) VALUES ($1, $2, $3, $4) RETURNING *`,
-    [job.id, job.kind, job.ticker, JSON.stringify(job.params)],
-  );
-  return rows[0]!;
+/**
+ * Record a job unless one of the same (ticker, kind) is queued or running: the partial unique
+ * index `training_jobs_one_active` makes N concurrent submits insert one row, and every other
+ * caller gets that row back (`created` false) to answer its id or refuse other parameters.
+ */
+export async function createOrGetActiveJob(
+  db: Queryable,
+  job: { id: string; kind: JobKind; ticker: string; params: Record<string, unknown> },
+): Promise<{ job: JobRow; created: boolean }> {
+  for (;;) {
+    const { rows } = await db.query<JobRow>(
+      `INSERT INTO training_jobs (id, kind, ticker, params) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (ticker, kind) WHERE status IN ('queued', 'running') DO NOTHING RETURNING *`,
+      [job.id, job.kind, job.ticker, JSON.stringify(job.params)],
+    );
+    if (rows[0]) return { job: rows[0], created: true };
+    const active = await findActiveJob(db, job.ticker, job.kind);
+    if (active) return { job: active, created: false };
+    // The active one finished between the two statements: try the insert again.
+  }
 }
 
 export async function getJob(db: Queryable, id: string): Promise<JobRow | undefined> {
@@ -46,13 +60,17 @@ export class JobLostError extends Error {
   override readonly name = 'JobLostError';
 }
 
-export async function markJobRunning(db: Queryable, id: string, worker: string): Promise<JobFence> {
+/**
+ * Take the job for an attempt. Only a queued or running job can be taken: a redelivered message
+ * of a job that already succeeded or failed for good gets undefined, and must not run again.
+ */
+export async function markJobRunning(db: Queryable, id: string, worker: string): Promise<JobFence | undefined> {
   const { rows } = await db.query<{ attempts: number }>(
     `UPDATE training_jobs SET status = 'running', started_at = now(), attempts = attempts + 1, worker = $2, error = NULL
-      WHERE id = $1 RETURNING attempts`,
+      WHERE id = $1 AND status IN ('queued', 'running') RETURNING attempts`,
     [id, worker],
   );
-  return { worker, attempt: rows[0]?.attempts ?? 0 };
+  return rows[0] ? { worker, attempt: rows[0].attempts } : undefined;
 }
 
 export async function markJobSucceeded(db: Queryable, id: string, modelVersion: number | null, fence?: JobFence): Promise<void> {

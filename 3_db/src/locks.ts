@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from '@stocks/common';
+import { holdClient, type Pool } from '@stocks/common';
 
 /**
  * An advisory lock on (scope, key) that lives as long as the holder's connection: if the process
@@ -6,33 +6,34 @@ import type { Pool, PoolClient } from '@stocks/common';
  * crash. The shepherd uses it per ticker and per run (a run's lock says its process is alive).
  */
 export interface SessionLock {
+  /** Aborts when the lock's connection drops: the server released the lock, the holder must stop. */
+  lost: AbortSignal;
   release(): Promise<void>;
 }
 
 export async function trySessionLock(pool: Pool, scope: string, key: string): Promise<SessionLock | undefined> {
-  const client: PoolClient = await pool.connect();
+  const held = await holdClient(pool);
   try {
-    const { rows } = await client.query<{ ok: boolean }>(
+    const { rows } = await held.client.query<{ ok: boolean }>(
       `SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok`,
       [scope, key],
     );
     if (!rows[0]?.ok) {
-      client.release();
+      held.release();
       return undefined;
     }
   } catch (err) {
-    client.release();
+    held.release();
     throw err;
   }
   return {
+    lost: held.lost,
     async release() {
-      try {
-        await client.query(`SELECT pg_advisory_unlock(hashtext($1), hashtext($2))`, [scope, key]);
-        client.release();
-      } catch (err) {
-        // A broken connection already dropped the lock; don't return it to the pool.
-        client.release(err as Error);
+      if (!held.lost.aborted) {
+        // A broken connection already dropped the lock; holdClient then destroys the client.
+        await held.client.query(`SELECT pg_advisory_unlock(hashtext($1), hashtext($2))`, [scope, key]).catch(() => {});
       }
+      held.release();
     },
   };
 }

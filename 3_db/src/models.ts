@@ -70,6 +70,8 @@ export async function insertModelVersion(
   decision: { promote: boolean; reason: string },
 ): Promise<number> {
   if (decision.promote) {
+    // The same lock promote and rollback take: a save never interleaves with a manual change.
+    await lockChampion(tx, m.ticker);
     await tx.query(`UPDATE models SET is_champion = false, status = 'retired' WHERE ticker = $1 AND is_champion`, [m.ticker]);
   }
   const { rows } = await tx.query<{ version: number }>(
@@ -134,6 +136,11 @@ export async function listChampions(db: Queryable): Promise<ModelSummary[]> {
   return rows;
 }
 
+/** Serialise every change of a ticker's champion until the caller's transaction ends. */
+export async function lockChampion(tx: PoolClient, ticker: string): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`champion:${ticker}`]);
+}
+
 /** Make an existing version the champion (manual promotion or rollback), recorded as an event. */
 export async function setChampion(tx: PoolClient, ticker: string, version: number, action: string, reason: string): Promise<void> {
   await tx.query(`UPDATE models SET is_champion = false, status = 'retired' WHERE ticker = $1 AND is_champion`, [ticker]);
@@ -146,16 +153,29 @@ export async function setChampion(tx: PoolClient, ticker: string, version: numbe
 }
 
 /**
- * The version that was champion before the current one: the newest 'promote' / 'rollback' /
- * 'manual-promote' event of the ticker for a version other than the current champion.
+ * The version that was champion before the current one, walking the history: the champion
+ * changes (promote, manual-promote, rollback) replayed as a stack, where a rollback returns to
+ * the entry under the top. Rolling back twice from C (after A then B then C) gives B, then A;
+ * never back to the version just left.
  */
 export async function previousChampionVersion(db: Queryable, ticker: string): Promise<number | undefined> {
-  const { rows } = await db.query<{ version: string }>(
-    `SELECT e.version FROM model_events e
-      WHERE e.ticker = $1 AND e.action IN ('promote', 'manual-promote', 'rollback')
-        AND e.version IS DISTINCT FROM (SELECT version FROM models WHERE ticker = $1 AND is_champion)
-      ORDER BY e.id DESC LIMIT 1`,
+  const { rows } = await db.query<{ version: string; action: string }>(
+    `SELECT version, action FROM model_events
+      WHERE ticker = $1 AND action IN ('promote', 'manual-promote', 'rollback') ORDER BY id`,
     [ticker],
   );
-  return rows[0] ? Number(rows[0].version) : undefined;
+  const stack: number[] = [];
+  for (const e of rows) {
+    const version = Number(e.version);
+    if (e.action === 'rollback') {
+      stack.pop();
+      if (stack.at(-1) !== version) stack.push(version); // a rollback recorded without its history
+    } else if (stack.at(-1) !== version) {
+      stack.push(version);
+    }
+  }
+  const current = await getChampionVersion(db, ticker);
+  // Drop the current champion (and any stale repeats of it) from the top, then answer what lies under.
+  while (stack.length && stack.at(-1) === current) stack.pop();
+  return stack.at(-1);
 }

@@ -124,11 +124,11 @@ export interface PriceCoverage {
   rows: number;
 }
 
-export async function getCoverage(db: Queryable, ticker: string): Promise<PriceCoverage | undefined> {
+export async function getCoverage(db: Queryable, ticker: string, upTo?: string): Promise<PriceCoverage | undefined> {
   const { rows } = await db.query<PriceCoverage>(
     `SELECT ticker, min(date) AS first_date, max(date) AS last_date, count(*)::int AS rows
-       FROM prices WHERE ticker = $1 GROUP BY ticker`,
-    [ticker],
+       FROM prices WHERE ticker = $1 AND ($2::date IS NULL OR date <= $2::date) GROUP BY ticker`,
+    [ticker, upTo ?? null],
   );
   return rows[0];
 }

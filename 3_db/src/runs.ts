@@ -1,7 +1,7 @@
 import type { Queryable } from '@stocks/common';
 
 export type RunTrigger = 'startup' | 'cron' | 'manual';
-export type RunStatus = 'running' | 'succeeded' | 'partial' | 'failed';
+export type RunStatus = 'running' | 'succeeded' | 'partial' | 'failed' | 'skipped';
 export type StepStatus = 'succeeded' | 'failed' | 'skipped';
 
 export interface RunRow {
@@ -27,12 +27,28 @@ export interface StepRow {
   finished_at: Date;
 }
 
-export async function createRun(db: Queryable, trigger: RunTrigger, tickers: string[], host: string): Promise<RunRow> {
+/** A fresh run id, taken before the row exists so the run's lock can be held from its first moment. */
+export async function nextRunId(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ id: number }>(`SELECT nextval(pg_get_serial_sequence('shepherd_runs', 'id'))::int8 AS id`);
+  return rows[0]!.id;
+}
+
+/**
+ * Record a run as 'running', unless one already is (the partial unique index allows one across
+ * every replica): then undefined, and the caller answers the running one.
+ */
+export async function createRun(db: Queryable, id: number, trigger: RunTrigger, tickers: string[], host: string): Promise<RunRow | undefined> {
   const { rows } = await db.query<RunRow>(
-    `INSERT INTO shepherd_runs (trigger, tickers, host) VALUES ($1, $2, $3) RETURNING *`,
-    [trigger, tickers, host],
+    `INSERT INTO shepherd_runs (id, trigger, tickers, host) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4)
+     ON CONFLICT DO NOTHING RETURNING *`,
+    [id, trigger, tickers, host],
   );
-  return rows[0]!;
+  return rows[0];
+}
+
+export async function getRunningRun(db: Queryable): Promise<RunRow | undefined> {
+  const { rows } = await db.query<RunRow>(`SELECT * FROM shepherd_runs WHERE status = 'running'`);
+  return rows[0];
 }
 
 export async function recordStep(
@@ -45,8 +61,13 @@ export async function recordStep(
   );
 }
 
-export async function finishRun(db: Queryable, id: number, status: RunStatus, error?: string): Promise<void> {
-  await db.query(`UPDATE shepherd_runs SET status = $2, error = $3, finished_at = now() WHERE id = $1`, [id, status, error ?? null]);
+/** Close a run that is still running (a run closed already, e.g. as abandoned, keeps its outcome). */
+export async function finishRun(db: Queryable, id: number, status: Exclude<RunStatus, 'running'>, error?: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE shepherd_runs SET status = $2, error = $3, finished_at = now() WHERE id = $1 AND status = 'running'`,
+    [id, status, error ?? null],
+  );
+  return rowCount === 1;
 }
 
 export async function getRun(db: Queryable, id: number): Promise<(RunRow & { steps: StepRow[] }) | undefined> {

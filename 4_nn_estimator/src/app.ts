@@ -82,7 +82,7 @@ export async function buildApp(opts: BuildOptions) {
   await app.register(jobRoutes);
   await app.register(modelRoutes);
   await app.register(backtestRoutes, { boss, queue, modelOverrides: overrides });
-  if (serves) await app.register(predictRoutes, { forecasts, metrics });
+  if (serves) await app.register(predictRoutes, { forecasts, metrics, perMinute: env.PREDICT_RATE_LIMIT_PER_MINUTE, maxInFlight: env.PREDICT_MAX_IN_FLIGHT });
 
   // One LISTEN connection for promotions and price changes; forecasts are precomputed once it is up.
   const listener = serves ? listenForChanges(env.DATABASE_URL, forecasts.handlers(), app.log) : undefined;

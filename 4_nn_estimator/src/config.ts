@@ -27,6 +27,10 @@ export const estimatorEnvSchema = baseEnvSchema.extend({
   DRIFT_RECENT_DAYS: z.coerce.number().int().min(20).max(1000).default(60),
   /** Realised forecasts a champion needs in the last 20 trading days before "worse than naive" is judged. */
   LIVE_MIN_REALISED: z.coerce.number().int().min(1).default(10),
+  /** POST /predict per client IP and minute, apart from writes (0 = no limit). */
+  PREDICT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  /** POST /predict worked on at once; more answer 503 + Retry-After before their body is read. */
+  PREDICT_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1024).default(16),
 });
 
 export type EstimatorEnv = z.infer<typeof estimatorEnvSchema>;

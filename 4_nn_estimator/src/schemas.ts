@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { isoDateSchema as isoDate, tickerSchema } from '@stocks/common';
+import { barDateSchema as isoDate, priceSchema, rowIdSchema, tickerSchema, volumeSchema } from '@stocks/common';
+import { FEATURE_WARMUP } from './model/features.ts';
+import { MAX_WINDOW } from './model/config.ts';
 import { bandModelNameSchema, bandSkillSchema } from './model/bands/band-schemas.ts';
 
 export { tickerSchema };
@@ -86,19 +88,25 @@ const intervalModelSchema = bandModelNameSchema.describe(
 );
 export const predictQuerySchema = z.object({ ticker: tickerSchema, horizon: horizonSchema.default(1), interval_model: intervalModelSchema.optional() });
 
-const positive = z.number().finite().positive();
+/**
+ * The most bars POST /predict reads: a model looks at its window (at most MAX_WINDOW) plus the
+ * feature warm-up; older bars change nothing, so they are not accepted (and parsed) at all.
+ */
+export const PREDICT_MAX_BARS = MAX_WINDOW + FEATURE_WARMUP;
+
 export const clientBarSchema = z.object({
   date: isoDate,
-  close: positive,
-  open: positive.nullable().optional(),
-  high: positive.nullable().optional(),
-  low: positive.nullable().optional(),
-  volume: z.number().finite().nonnegative().nullable().optional(),
+  close: priceSchema,
+  open: priceSchema.nullable().optional(),
+  high: priceSchema.nullable().optional(),
+  low: priceSchema.nullable().optional(),
+  volume: volumeSchema.nullable().optional(),
 });
 
 export const predictBodySchema = z.object({
   ticker: tickerSchema,
-  bars: z.array(clientBarSchema).min(1, 'must hold at least one bar').max(5000, 'must hold at most 5000 bars')
+  bars: z.array(clientBarSchema).min(1, 'must hold at least one bar')
+    .max(PREDICT_MAX_BARS, `must hold at most ${PREDICT_MAX_BARS} bars (the longest window a model reads plus its feature warm-up)`)
     .refine((bars) => bars.every((b, i) => i === 0 || bars[i - 1]!.date < b.date), 'must be in strictly increasing date order (oldest first)'),
   horizon: horizonSchema.default(1),
   interval_model: intervalModelSchema.optional(),
@@ -129,7 +137,7 @@ export const forecastSchema = z.object({
 // ---- promotion, rollback, export
 
 export const versionParamsSchema = z.object({
-  version: z.coerce.number().int('must be a whole number').positive('must be a model version number from GET /models'),
+  version: rowIdSchema('a model version number from GET /models'),
 });
 
 export const rollbackBodySchema = z.object({ ticker: tickerSchema }).strict();
@@ -161,12 +169,12 @@ export const backtestRequestSchema = z.object({
   origins: z.number().int('must be a whole number').min(1, 'must be at least 1').max(500, 'must be at most 500').default(20)
     .describe('How many forecast origins: the last trading days whose targets exist'),
   horizon: horizonSchema.default(5),
-  retrain_every: z.number().int('must be a whole number').min(1, 'must be at least 1').optional()
+  retrain_every: z.number().int('must be a whole number').min(1, 'must be at least 1').max(500, 'must be at most 500 (the most origins)').optional()
     .describe('Retrain every this many origins (default: train once, at the first origin)'),
 }).strict();
 
 export const backtestsQuerySchema = z.object({ ticker: tickerSchema });
-export const backtestParamsSchema = z.object({ id: z.coerce.number().int('must be a whole number').positive('must be a backtest id from GET /backtests') });
+export const backtestParamsSchema = z.object({ id: rowIdSchema('a backtest id from GET /backtests') });
 
 const aggregateSchema = z.object({
   mae: z.number(),

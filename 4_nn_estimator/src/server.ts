@@ -1,4 +1,4 @@
-import { createPool, listen } from '@stocks/common';
+import { createPool, listen, listenHost } from '@stocks/common';
 import { migrate } from '@stocks/db';
 import { buildApp } from './app.ts';
 import { loadEstimatorEnv } from './config.ts';
@@ -19,7 +19,7 @@ app.log.info({ backend, role: env.ESTIMATOR_ROLE }, 'TensorFlow.js backend ready
 // app.close() lets in-flight requests finish while the training worker stops taking jobs and
 // releases the running one (see app.ts); then the queue (nothing is in progress any more), then
 // the pool. All well inside close-with-grace's 15 s.
-await listen(app, env.PORT, env.HOST, async () => {
+await listen(app, env.PORT, listenHost(env), async () => {
   await boss.stop({ graceful: true, timeout: 5_000 });
   await pool.end();
 });

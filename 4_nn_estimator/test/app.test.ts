@@ -108,7 +108,8 @@ describe('4_nn_estimator over HTTP', () => {
     assert.equal(body.model_version, firstVersion);
     assert.equal(body.backend, backend);
     assert.equal(body.last_date, '2023-12-29');
-    assert.deepEqual(body.forecast.map((f: { date: string }) => f.date), ['2024-01-01', '2024-01-02', '2024-01-03', '2024-01-04', '2024-01-05']);
+    // Real NYSE sessions: New Year's Day 2024 is a holiday, so the first forecast day is Tuesday 2024-01-02.
+    assert.deepEqual(body.forecast.map((f: { date: string }) => f.date), ['2024-01-02', '2024-01-03', '2024-01-04', '2024-01-05', '2024-01-08']);
     for (const f of body.forecast) {
       assert.ok(isTradingDay('AAPL', f.date));
       assert.ok(Number.isFinite(f.close) && f.close > 0);

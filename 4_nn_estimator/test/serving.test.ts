@@ -57,7 +57,7 @@ describe('forecast serving', () => {
     await prices.upsertPrices(db.pool, 'AAPL', 'csv', aapl.slice(0, -5)); // the last 5 bars arrive later
     trained = await trainModel({ ticker: 'AAPL', bars: aapl.slice(0, -5), config: SMALL });
     version = await storeChampion(db.pool, 'AAPL', trained);
-    const env = loadEstimatorEnv({ DATABASE_URL: db.url, ESTIMATOR_ROLE: 'api', RATE_LIMIT_PER_MINUTE: '0' });
+    const env = loadEstimatorEnv({ DATABASE_URL: db.url, ESTIMATOR_ROLE: 'api', RATE_LIMIT_PER_MINUTE: '0', PREDICT_RATE_LIMIT_PER_MINUTE: '0', PREDICT_MAX_IN_FLIGHT: '1024' });
     boss = await startQueue(db.url, { retryLimit: 0, expireInSeconds: 600 }, () => {});
     app = await buildApp({ env, pool: db.pool, boss, backend, logger: false, serving: { debounceMs: 10 } });
     tfjsApp = await buildApp({ env, pool: db.pool, boss, backend, logger: false, serving: { disableCompiled: true, debounceMs: 10 } });
@@ -220,7 +220,7 @@ describe('forecast serving', () => {
   });
 
   test('a compiled pass that fails its check falls back to TF.js, logged and counted', async () => {
-    const env = loadEstimatorEnv({ DATABASE_URL: db.url, ESTIMATOR_ROLE: 'api', RATE_LIMIT_PER_MINUTE: '0' });
+    const env = loadEstimatorEnv({ DATABASE_URL: db.url, ESTIMATOR_ROLE: 'api', RATE_LIMIT_PER_MINUTE: '0', PREDICT_RATE_LIMIT_PER_MINUTE: '0', PREDICT_MAX_IN_FLIGHT: '1024' });
     const strict = await buildApp({ env, pool: db.pool, boss, backend: tf.getBackend(), logger: false, serving: { compiledTolerance: -1 } });
     try {
       const res = await strict.inject('/predict?ticker=AAPL&horizon=3');

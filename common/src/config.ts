@@ -3,7 +3,11 @@ import { z } from 'zod';
 /** Settings every service shares. Each service extends this with its own. */
 export const baseEnvSchema = z.object({
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/stocks'),
-  HOST: z.string().default('0.0.0.0'),
+  /**
+   * Address to listen on. Unset: 0.0.0.0 when API_TOKEN is set, else 127.0.0.1, so a service whose
+   * writes are open never listens on the network unless HOST says so (the images set it).
+   */
+  HOST: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Bearer token required on mutating endpoints when set (read endpoints stay open). */
   API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -22,6 +26,9 @@ export function loadEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv =
   }
   return parsed.data;
 }
+
+/** Where a service listens: HOST, else the network only when writes need a token. */
+export const listenHost = (env: { HOST?: string; API_TOKEN?: string }): string => env.HOST ?? (env.API_TOKEN ? '0.0.0.0' : '127.0.0.1');
 
 /** Comma-separated list -> trimmed, non-empty items. */
 export const csvList = z

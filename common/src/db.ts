@@ -51,18 +51,68 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
   }
 }
 
-/** Run `fn` inside one transaction on its own client. */
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * A client checked out for one unit of work. pg-pool listens for a client's 'error' only while it
+ * is idle: a held client losing its connection (Postgres restart, failover, pg_terminate_backend)
+ * with no listener of its own takes the whole process down. `lost` aborts when that happens, so
+ * the holder can end its work (a stalled upload is cut, a run is marked failed), and the client
+ * is then destroyed on release instead of going back to the pool.
+ */
+export interface HeldClient {
+  client: pg.PoolClient;
+  lost: AbortSignal;
+  release(): void;
+}
+
+export async function holdClient(pool: pg.Pool): Promise<HeldClient> {
   const client = await pool.connect();
+  const controller = new AbortController();
+  const onError = (err: Error) => {
+    if (!controller.signal.aborted) controller.abort(new ConnectionLostError(err));
+  };
+  client.on('error', onError);
+  let released = false;
+  return {
+    client,
+    lost: controller.signal,
+    release() {
+      if (released) return;
+      released = true;
+      const reason = controller.signal.aborted ? (controller.signal.reason as Error) : undefined;
+      client.release(reason);
+      // Keep a listener until the socket is gone: a late 'error' on a destroyed client must not crash.
+      if (reason) client.on('error', () => {});
+      client.removeListener('error', onError);
+    },
+  };
+}
+
+/** The database connection a unit of work was holding dropped; the work ended, nothing committed. */
+export class ConnectionLostError extends Error {
+  override readonly name = 'ConnectionLostError';
+  constructor(cause: Error) {
+    super(`lost the database connection: ${cause.message}`, { cause });
+  }
+}
+
+/**
+ * Run `fn` inside one transaction on its own client. `lost` aborts when the connection drops
+ * mid-transaction (the server rolled back): work that waits on something else (an upload) should
+ * stop on it.
+ */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient, lost: AbortSignal) => Promise<T>): Promise<T> {
+  const held = await holdClient(pool);
+  const { client } = held;
   try {
     await client.query('BEGIN');
-    const result = await fn(client);
+    const result = await fn(client, held.lost);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    if (!held.lost.aborted) await client.query('ROLLBACK').catch(() => {});
+    if (held.lost.aborted && !(err instanceof ConnectionLostError)) throw held.lost.reason;
     throw err;
   } finally {
-    client.release();
+    held.release();
   }
 }

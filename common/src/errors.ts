@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { ConnectionLostError } from './db.ts';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 
 /** An error that carries the HTTP status and a message telling the caller what to fix. */
@@ -42,6 +43,24 @@ export function errorBody(statusCode: number, message: string, details?: unknown
   return { statusCode, error: STATUS_TEXT[statusCode] ?? 'Error', message, ...(details === undefined ? {} : { details }) };
 }
 
+/**
+ * The database could not be reached or dropped the connection mid-request (restart, failover,
+ * every pool connection busy past the checkout timeout): a 503 the client can retry, not a 500.
+ */
+export function isDatabaseUnavailable(err: unknown): err is Error {
+  if (!(err instanceof Error)) return false;
+  if (err instanceof ConnectionLostError) return true;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (['57P01', '57P02', '57P03', 'ECONNREFUSED', 'ECONNRESET'].includes(code) || code.startsWith('08'))) return true;
+  return /timeout exceeded when trying to connect|Connection terminated|connection (was )?(closed|lost)/i.test(err.message);
+}
+
+/** The 404 body: what was asked (its path, cut short), never where the server looked. */
+function notFoundBody(method: string, url: string): ErrorBody {
+  const asked = url.split('?')[0]!;
+  return errorBody(404, `No route ${method} ${asked.length > 200 ? `${asked.slice(0, 200)}...` : asked}. See /docs for the API.`);
+}
+
 /** Install the shared error and not-found handlers. */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | HttpError | Error, request, reply) => {
@@ -61,16 +80,24 @@ export function installErrorHandling(app: FastifyInstance): void {
       request.log.error({ err }, 'response did not match its schema');
       return reply.code(500).send(errorBody(500, 'Internal error: the response did not match its schema.'));
     }
+    if (isDatabaseUnavailable(err)) {
+      request.log.warn({ err }, 'database unavailable');
+      return reply.code(503).header('retry-after', '5')
+        .send(errorBody(503, `Database unavailable (${err.message}); nothing was changed. Retry in a few seconds.`));
+    }
     const fe = err as FastifyError;
     const status = fe.statusCode && fe.statusCode >= 400 ? fe.statusCode : 500;
     if (status >= 500) {
       request.log.error({ err }, 'unhandled error');
       return reply.code(status).send(errorBody(status, 'Internal error. It has been logged; retry later.'));
     }
-    // Fastify's own client errors (bad JSON, body too large, wrong content type) keep their message.
-    return reply.code(status).send(errorBody(status, fe.message));
+    // Fastify's own client errors (bad JSON, body too large, wrong content type) keep their message;
+    // a system error (a static file's ENOENT names a server path) is told by its status alone.
+    if (status === 404) return reply.code(404).send(notFoundBody(request.method, request.url));
+    const systemError = typeof fe.code === 'string' && /^E[A-Z]+$/.test(fe.code); // ENOENT, EACCES: they name paths
+    return reply.code(status).send(errorBody(status, systemError ? `${STATUS_TEXT[status] ?? 'Request refused'}.` : fe.message));
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send(errorBody(404, `No route ${request.method} ${request.url.split('?')[0]}. See /docs for the API.`));
+    reply.code(404).send(notFoundBody(request.method, request.url));
   });
 }

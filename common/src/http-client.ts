@@ -16,6 +16,8 @@ export interface CallOptions {
   requestId?: string;
   token?: string;
   timeoutMs?: number;
+  /** Gives up the call when it aborts (the caller's unit of work ended). */
+  signal?: AbortSignal;
 }
 
 /** Call another service with a timeout and the caller's request id, so logs line up across services. */
@@ -31,9 +33,12 @@ export async function callJson<T>(baseUrl: string, path: string, opts: CallOptio
       method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
       headers,
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 120_000),
+      signal: opts.signal
+        ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs ?? 120_000)])
+        : AbortSignal.timeout(opts.timeoutMs ?? 120_000),
     });
   } catch (err) {
+    if (opts.signal?.aborted) throw opts.signal.reason;
     throw new ServiceCallError(url, undefined, undefined, `${url} unreachable: ${(err as Error).message}`);
   }
   const text = await res.text();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ISO_DATE, TICKER_PATTERN } from './bars.ts';
+import { EARLIEST_DATE, ISO_DATE, latestBarDate, MAX_PRICE, MAX_VOLUME, MIN_PRICE, TICKER_PATTERN } from './bars.ts';
 
 /** Request fields every service validates the same way (one schema: validation, types, OpenAPI). */
 export const tickerSchema = z
@@ -27,3 +27,19 @@ export const isoDateSchema = z
   .string()
   .regex(ISO_DATE, 'must be a date as YYYY-MM-DD')
   .refine(isRealCalendarDate, 'is not a real calendar date');
+
+/** A bar's date: a real calendar day between 1900-01-01 and a week from now. */
+export const barDateSchema = isoDateSchema
+  .refine((s) => s >= EARLIEST_DATE, `must be on or after ${EARLIEST_DATE}`)
+  .refine((s) => s <= latestBarDate(), 'must not be more than a week in the future')
+  .describe(`YYYY-MM-DD, from ${EARLIEST_DATE} to a week from today`);
+
+/** A price: MIN_PRICE .. MAX_PRICE (shown in /docs as minimum and maximum). */
+export const priceSchema = z.number().min(MIN_PRICE, `must be at least ${MIN_PRICE}`).max(MAX_PRICE, `must be at most ${MAX_PRICE}`);
+
+/** A day's volume: 0 .. MAX_VOLUME shares. */
+export const volumeSchema = z.number().min(0, 'must not be negative').max(MAX_VOLUME, `must be at most ${MAX_VOLUME}`);
+
+/** A stored row's id or version in a path: a positive whole number a bigint column can hold. */
+export const rowIdSchema = (what: string) => z.coerce.number().int('must be a whole number').min(1, `must be ${what}`)
+  .max(Number.MAX_SAFE_INTEGER, `must be at most ${Number.MAX_SAFE_INTEGER}`);

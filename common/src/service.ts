@@ -1,5 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
+import Fastify, { type FastifyRequest, type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
@@ -63,22 +63,34 @@ export async function createServiceApp(opts: ServiceOptions) {
   const registry = createRegistry(opts.service);
   app.decorate('pool', opts.pool);
   app.decorate('registry', registry);
-  app.decorate('requireToken', tokenCheck(opts.apiToken));
 
   installErrorHandling(app);
-  if (opts.rateLimitPerMinute) {
-    // Writes start expensive work (Yahoo calls, trainings); reads are cheap or cached, and the
-    // forecast endpoint batches its own load, so only writes are limited.
-    await app.register(rateLimit, {
-      max: opts.rateLimitPerMinute,
-      timeWindow: 60_000,
-      allowList: (request) => request.method === 'GET' || request.method === 'HEAD' || request.url.startsWith('/predict'),
-      errorResponseBuilder: (_request, context) => ({
-        ...errorBody(429, `Too many requests: at most ${context.max} writes a minute per client. Retry in ${Math.ceil(context.ttl / 1000)} s.`),
-        // the plugin throws this object; statusCode makes the shared handler answer 429
-      }),
-    });
-  }
+  const hasToken = validToken(opts.apiToken);
+  const writesPerMinute = opts.rateLimitPerMinute ?? 0;
+  // Always registered: routes with a limit of their own (POST /predict) set config.rateLimit.
+  await app.register(rateLimit, {
+    max: writesPerMinute || 1,
+    timeWindow: 60_000,
+    // Writes start expensive work (Yahoo calls, trainings); reads are cheap or cached, so only
+    // writes are limited, per client IP. A request with the API token is the operator's or a
+    // service's (the shepherd): keyed by the token, it never counts against a client's limit.
+    allowList: (request) => writesPerMinute === 0 || request.method === 'GET' || request.method === 'HEAD' || hasToken(request),
+    errorResponseBuilder: (_request, context) => ({
+      ...errorBody(429, `Too many requests: at most ${context.max} writes a minute per client. Retry in ${Math.ceil(context.ttl / 1000)} s.`),
+      // the plugin throws this object; statusCode makes the shared handler answer 429
+    }),
+  });
+  // The limiter runs before the token check: a client guessing tokens is limited like any other.
+  // (The plugin appends its hook after the route's own onRequest; move the check behind it.)
+  const requireToken = tokenCheck(opts.apiToken);
+  app.decorate('requireToken', requireToken);
+  app.addHook('onRoute', (route) => {
+    const hooks = [route.onRequest ?? []].flat();
+    const at = hooks.indexOf(requireToken);
+    if (at < 0) return;
+    hooks.splice(at, 1);
+    route.onRequest = [...hooks, requireToken];
+  });
   await app.register(swagger, {
     openapi: {
       info: { title: opts.service, description: opts.description, version: '0.1.0' },
@@ -95,13 +107,37 @@ export async function createServiceApp(opts: ServiceOptions) {
 }
 
 
+/** Whether a request carries the API token (constant-time comparison). */
+function validToken(token: string | undefined): (request: FastifyRequest) => boolean {
+  if (!token) return () => false;
+  const expected = Buffer.from(`Bearer ${token}`);
+  return (request) => {
+    const given = Buffer.from(request.headers.authorization ?? '');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+}
+
 function tokenCheck(token: string | undefined): onRequestHookHandler {
   if (!token) return async () => {};
-  const expected = Buffer.from(`Bearer ${token}`);
+  const valid = validToken(token);
   return async (request, reply) => {
-    const given = Buffer.from(request.headers.authorization ?? '');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    if (!valid(request)) {
       return reply.code(401).send(errorBody(401, 'Missing or wrong bearer token: send "Authorization: Bearer <API_TOKEN>".'));
     }
+  };
+}
+
+/**
+ * A route's own per-client limit (config.rateLimit), e.g. POST /predict: counted apart from writes,
+ * token or not. 0 = unlimited.
+ */
+export function routeRateLimit(perMinute: number, what: string) {
+  return {
+    max: perMinute || 1,
+    timeWindow: 60_000,
+    allowList: () => perMinute === 0,
+    errorResponseBuilder: (_request: FastifyRequest, context: { max: number; ttl: number }) => ({
+      ...errorBody(429, `Too many requests: at most ${context.max} ${what} a minute per client. Retry in ${Math.ceil(context.ttl / 1000)} s.`),
+    }),
   };
 }

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { createPool, createServiceApp, HttpError, loadEnv, baseEnvSchema, nextTradingDays, tradingDaysBetween } from '../src/index.ts';
+import {
+  baseEnvSchema, ConnectionLostError, createPool, createServiceApp, holdClient, HttpError, listenHost, loadEnv, nextTradingDays, tradingDaysBetween,
+} from '../src/index.ts';
 import { TEST_SERVER_URL } from '../../3_db/src/testing.ts';
 
 const pool = createPool(`${TEST_SERVER_URL}/postgres`, { max: 2 });
@@ -81,4 +83,65 @@ test('trading calendar: weekdays for equities, every day for crypto', () => {
   assert.deepEqual(nextTradingDays('AAPL', '2024-03-08', 3), ['2024-03-11', '2024-03-12', '2024-03-13']);
   assert.deepEqual(nextTradingDays('BTC-USD', '2024-03-08', 2), ['2024-03-09', '2024-03-10']);
   assert.equal(tradingDaysBetween('AAPL', '2024-03-08', '2024-03-11'), 1);
+});
+
+test('with a token set, the limiter runs before auth: a client guessing tokens is limited; the token holder is not', async () => {
+  const app = await buildDemo({ apiToken: 'a-very-long-token-123', rateLimitPerMinute: 3 });
+  const guess = async () => (await app.inject({ method: 'POST', url: '/things', payload: { name: 'ok' }, headers: { authorization: 'Bearer guess' } })).statusCode;
+  const codes = [];
+  for (let i = 0; i < 5; i++) codes.push(await guess());
+  assert.deepEqual(codes, [401, 401, 401, 429, 429]);
+  const missing = await app.inject({ method: 'POST', url: '/things', payload: { name: 'ok' } });
+  assert.equal(missing.statusCode, 429, 'no token at all is limited too');
+  // The operator's and the shepherd's calls (with the token) never count against a client's limit.
+  for (let i = 0; i < 10; i++) {
+    const ok = await app.inject({ method: 'POST', url: '/things', payload: { name: 'ok' }, headers: { authorization: 'Bearer a-very-long-token-123' } });
+    assert.equal(ok.statusCode, 200);
+  }
+  await app.close();
+});
+
+test('a service binds 127.0.0.1 without a token unless HOST says otherwise', () => {
+  assert.equal(listenHost(loadEnv(baseEnvSchema, {})), '127.0.0.1');
+  assert.equal(listenHost(loadEnv(baseEnvSchema, { API_TOKEN: 'a-very-long-token-123' })), '0.0.0.0');
+  assert.equal(listenHost(loadEnv(baseEnvSchema, { HOST: '0.0.0.0' })), '0.0.0.0');
+});
+
+test('404s never name a server path; a lost connection or an exhausted pool answers 503 with Retry-After', async () => {
+  const app = await buildDemo();
+  app.get('/file', async () => {
+    throw Object.assign(new Error("ENOENT: no such file or directory, stat '/srv/app/public/missing.js'"), { statusCode: 404, code: 'ENOENT' });
+  });
+  app.get('/db-gone', async () => { throw new ConnectionLostError(new Error('Connection terminated unexpectedly')); });
+  const missing = await app.inject('/file');
+  assert.equal(missing.statusCode, 404);
+  assert.ok(!missing.body.includes('/srv/app'), missing.body);
+  const gone = await app.inject('/db-gone');
+  assert.equal(gone.statusCode, 503);
+  assert.equal(gone.headers['retry-after'], '5');
+  await app.close();
+
+  const tiny = createPool(`${TEST_SERVER_URL}/postgres`, { max: 1 });
+  const held = await holdClient(tiny);
+  const busy = await createServiceApp({ service: 'demo', description: 'demo', pool: tiny, logger: false });
+  busy.get('/query', async () => (await tiny.query('SELECT 1 AS one')).rows[0]);
+  const started = Date.now();
+  const answer = await busy.inject('/query');
+  assert.equal(answer.statusCode, 503, answer.body);
+  assert.ok(Date.now() - started < 10_000, 'answered within the checkout timeout, not hanging');
+  held.release();
+  await busy.close();
+  await tiny.end();
+});
+
+test('a held client losing its connection aborts its unit of work instead of crashing the process', async () => {
+  const held = await holdClient(pool);
+  const { rows } = await held.client.query('SELECT pg_backend_pid() AS pid');
+  const other = createPool(`${TEST_SERVER_URL}/postgres`, { max: 1 });
+  await other.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
+  await new Promise<void>((resolve) => (held.lost.aborted ? resolve() : held.lost.addEventListener('abort', () => resolve())));
+  assert.ok(held.lost.reason instanceof ConnectionLostError);
+  held.release();
+  await other.end();
+  assert.equal((await pool.query('SELECT 1 AS one')).rows[0].one, 1, 'the pool goes on with a fresh connection');
 });

@@ -19,6 +19,8 @@ export type Job = Json<EstimatorApi['/jobs/{id}']['get']['responses'][200]>;
 /** Who is calling and under which request id (so logs line up across services). */
 export interface CallContext {
   requestId: string;
+  /** Gives the call up when it aborts (the run's database connection was lost). */
+  signal?: AbortSignal;
   token?: string;
 }
 

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { errorResponseSchema, HttpError } from '@stocks/common';
+import { errorResponseSchema, HttpError, rowIdSchema, tickerSchema } from '@stocks/common';
 import { runs, type RunRow, type StepRow } from '@stocks/db';
+import { MAX_RUN_TICKERS } from '../config.ts';
 import { type RunDeps, startRun } from '../run.ts';
 
 const stepSchema = z.object({
@@ -10,7 +11,7 @@ const stepSchema = z.object({
   detail: z.record(z.string(), z.unknown()), error: z.string().nullable(), started_at: z.string(), finished_at: z.string(),
 });
 const runSchema = z.object({
-  id: z.number(), trigger: z.string(), status: z.enum(['running', 'succeeded', 'partial', 'failed']), host: z.string().nullable(),
+  id: z.number(), trigger: z.string(), status: z.enum(['running', 'succeeded', 'partial', 'failed', 'skipped']), host: z.string().nullable(),
   tickers: z.array(z.string()), error: z.string().nullable(), started_at: z.string(), finished_at: z.string().nullable(),
   steps: z.array(stepSchema),
 });
@@ -35,16 +36,33 @@ export const runRoutes: FastifyPluginAsync<RunRouteOptions> = async (fastify, { 
     onRequest: app.requireToken,
     schema: {
       tags: ['runs'],
-      summary: 'Start a run over the watchlist now; it goes on in the background',
-      body: z.object({ tickers: z.array(z.string()).min(1).optional() }).strict().nullish(),
-      response: { 202: z.object({ run_id: z.number(), tickers: z.array(z.string()) }), 400: errorResponseSchema },
+      summary: 'Start a run over the watchlist (or some of it) now; it goes on in the background',
+      description: 'One run at a time across every replica: while a run is going, its id is answered (started: false) '
+        + `and nothing new starts. Tickers are de-duplicated; at most ${MAX_RUN_TICKERS}, each on WATCHLIST.`,
+      body: z.object({
+        tickers: z.array(tickerSchema).min(1).max(MAX_RUN_TICKERS)
+          .describe(`Watchlist tickers to run (1..${MAX_RUN_TICKERS}); repeats are run once`).optional(),
+      }).strict().nullish(),
+      response: {
+        202: z.object({
+          run_id: z.number(),
+          tickers: z.array(z.string()),
+          started: z.boolean().describe('false: a run was already going; run_id is that run'),
+        }),
+        400: errorResponseSchema,
+        401: errorResponseSchema,
+        429: errorResponseSchema,
+      },
     },
   }, async (request, reply) => {
-    const tickers = request.body?.tickers?.map((t) => t.toUpperCase()) ?? watchlist;
+    const tickers = request.body?.tickers ? [...new Set(request.body.tickers)] : watchlist;
     const unknown = tickers.filter((t) => !watchlist.includes(t));
-    if (unknown.length) throw new HttpError(400, `Not on the watchlist: ${unknown.join(', ')}. WATCHLIST is ${watchlist.join(',')}.`);
+    if (unknown.length) {
+      const shown = unknown.slice(0, 10).join(', ') + (unknown.length > 10 ? ` and ${unknown.length - 10} more` : '');
+      throw new HttpError(400, `Not on the watchlist: ${shown}. WATCHLIST is ${watchlist.join(',')}.`);
+    }
     const run = await startRun(deps, 'manual', tickers);
-    return reply.code(202).send({ run_id: run.id, tickers });
+    return reply.code(202).send({ run_id: run.id, tickers: run.tickers, started: run.started });
   });
 
   app.get('/runs', {
@@ -58,7 +76,7 @@ export const runRoutes: FastifyPluginAsync<RunRouteOptions> = async (fastify, { 
   app.get('/runs/:id', {
     schema: {
       tags: ['runs'], summary: 'One run with its steps',
-      params: z.object({ id: z.coerce.number().int().positive() }),
+      params: z.object({ id: rowIdSchema('a run id from GET /runs') }),
       response: { 200: runSchema, 400: errorResponseSchema, 404: errorResponseSchema },
     },
   }, async (request) => {

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** The longest input window a model may be configured with (bars). */
+export const MAX_WINDOW = 1000;
+
 /**
  * Model hyper-parameters. The network is DIRECT multi-output: one forward pass emits all `horizon`
  * cumulative log returns at once. Compared with recursive one-step forecasting (feed the prediction
@@ -9,7 +12,7 @@ import { z } from 'zod';
  */
 export const ModelConfigSchema = z.object({
   /** Input sequence length in trading days. */
-  window: z.number().int().min(2).max(1000).default(60),
+  window: z.number().int().min(2).max(MAX_WINDOW).default(60),
   /** Maximum forecast steps (trading days); the model outputs all of them. */
   horizon: z.number().int().min(1).max(365).default(30),
   units: z.number().int().min(1).max(1024).default(32),

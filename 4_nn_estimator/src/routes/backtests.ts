@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type PgBoss from 'pg-boss';
 import { errorResponseSchema, HttpError } from '@stocks/common';
-import { backtests, jobs, prices, type BacktestRow } from '@stocks/db';
+import { backtests, prices, type BacktestRow } from '@stocks/db';
 import { resolveModelConfig, type ModelConfig } from '../model/config.ts';
 import { minimumBarsForTraining } from '../model/dataset.ts';
 import { type QueueOptions, submitJob } from '../training/queue.ts';
@@ -33,7 +33,7 @@ export const backtestRoutes: FastifyPluginAsync<BacktestRouteOptions> = async (f
       summary: 'Queue a walk-forward backtest of the model beside naive, drift and moving average',
       description: 'At each origin the model is trained (or reused, retraining every retrain_every origins) on bars up to the origin only, forecasts horizon steps and is scored against the actual closes. Result: GET /jobs/:id -> backtest_id -> GET /backtests/:id.',
       body: backtestRequestSchema,
-      response: { 202: jobAcceptedSchema, 400: errorResponseSchema, 401: errorResponseSchema, 404: errorResponseSchema, 422: errorResponseSchema },
+      response: { 202: jobAcceptedSchema, 400: errorResponseSchema, 401: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema, 422: errorResponseSchema, 429: errorResponseSchema },
     },
   }, async (request, reply) => {
     const { ticker, origins, horizon, retrain_every } = request.body;
@@ -43,11 +43,9 @@ export const backtestRoutes: FastifyPluginAsync<BacktestRouteOptions> = async (f
     if (coverage.rows < needed) {
       throw new HttpError(422, `${ticker} has ${coverage.rows} stored bars; ${origins} origins with horizon ${horizon} need at least ${needed}. Ask for fewer origins or load a longer history.`, { needed, got: coverage.rows });
     }
-    const active = await jobs.findActiveJob(app.pool, ticker, 'backtest');
-    if (active) return reply.code(202).send({ job_id: active.id, status: active.status as 'queued' | 'running' });
     const params = { origins, horizon, ...(retrain_every ? { retrain_every } : {}) };
-    const id = await submitJob(app.pool, opts.boss, { kind: 'backtest', ticker, params }, opts.queue);
-    return reply.code(202).send({ job_id: id, status: 'queued' });
+    const job = await submitJob(app.pool, opts.boss, { kind: 'backtest', ticker, params }, opts.queue);
+    return reply.code(202).send({ job_id: job.job_id, status: job.status });
   });
 
   app.get('/backtests', {

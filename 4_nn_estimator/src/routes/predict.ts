@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { errorResponseSchema, HttpError } from '@stocks/common';
+import { errorBody, errorResponseSchema, HttpError, routeRateLimit } from '@stocks/common';
 import type { ForecastService } from '../serving/forecast-service.ts';
 import type { EstimatorMetrics } from '../metrics.ts';
 import { HorizonError, NotEnoughHistoryError } from '../model/forecast.ts';
@@ -9,6 +9,10 @@ import { forecastSchema, predictBodySchema, predictQuerySchema } from '../schema
 export interface PredictRouteOptions {
   forecasts: ForecastService;
   metrics: EstimatorMetrics;
+  /** POST /predict per client IP and minute (0 = no limit). */
+  perMinute: number;
+  /** POST /predict being worked on at once; more are shed with 503 before their body is read. */
+  maxInFlight: number;
 }
 
 /** What a forecast's own errors mean over HTTP (the same for GET and POST). */
@@ -20,7 +24,8 @@ function asHttpError(err: unknown, ticker: string): unknown {
   return err;
 }
 
-export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fastify, { forecasts, metrics }) => {
+export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fastify, { forecasts, metrics, perMinute, maxInFlight }) => {
+  let inFlight = 0;
   const app = fastify.withTypeProvider<ZodTypeProvider>();
 
   app.get('/predict', {
@@ -47,11 +52,22 @@ export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fas
   });
 
   app.post('/predict', {
+    config: { rateLimit: routeRateLimit(perMinute, 'forecasts') },
+    // Shed load before parsing: every body parsed and validated is event-loop time, and past a
+    // few dozen queued ones /health/live (and every other request) would wait behind them.
+    onRequest: async (_request, reply) => {
+      if (inFlight >= maxInFlight) {
+        return reply.code(503).header('retry-after', '1').header('connection', 'close')
+          .send(errorBody(503, `${inFlight} forecasts are being computed (PREDICT_MAX_IN_FLIGHT); retry in a second.`));
+      }
+      inFlight++;
+      reply.raw.once('close', () => { inFlight--; });
+    },
     schema: {
       tags: ['forecast'],
       summary: "Forecast from a history you send (oldest first) with the ticker's champion; concurrent requests are run as one batch",
       body: predictBodySchema,
-      response: { 200: forecastSchema, 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema, 422: errorResponseSchema },
+      response: { 200: forecastSchema, 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema, 422: errorResponseSchema, 429: errorResponseSchema, 503: errorResponseSchema },
     },
   }, async (request) => {
     const { ticker, horizon, bars, interval_model } = request.body;

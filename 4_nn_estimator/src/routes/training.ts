@@ -26,19 +26,20 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (f
       tags: ['training'],
       summary: 'Queue a full training on stored prices up to end_date',
       body: trainRequestSchema,
-      response: { 202: jobAcceptedSchema, 400: errorResponseSchema, 404: errorResponseSchema, 422: errorResponseSchema },
+      response: { 202: jobAcceptedSchema, 400: errorResponseSchema, 401: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema, 422: errorResponseSchema, 429: errorResponseSchema },
     },
   }, async (request, reply) => {
     const { ticker, end_date } = request.body;
-    const coverage = await prices.getCoverage(app.pool, ticker);
-    if (!coverage) throw noStoredPrices(ticker);
-    if (coverage.rows < needed) {
-      throw new HttpError(422, `${ticker} has ${coverage.rows} stored bars; training needs at least ${needed}. Load a longer history first.`);
+    if (!(await prices.getCoverage(app.pool, ticker))) throw noStoredPrices(ticker);
+    // A job that cannot succeed is refused now, not retried in the queue: the bars up to end_date.
+    const coverage = await prices.getCoverage(app.pool, ticker, end_date);
+    const upTo = end_date ? ` up to ${end_date}` : '';
+    if (!coverage || coverage.rows < needed) {
+      throw new HttpError(422, `${ticker} has ${coverage?.rows ?? 0} stored bars${upTo}; training needs at least ${needed}. `
+        + (end_date ? 'Choose a later end_date or load' : 'Load') + ' a longer history first.', { needed, got: coverage?.rows ?? 0 });
     }
-    const active = await jobs.findActiveJob(app.pool, ticker, 'train');
-    if (active) return reply.code(202).send({ job_id: active.id, status: active.status as 'queued' | 'running' });
-    const id = await submitJob(app.pool, opts.boss, { kind: 'train', ticker, params: end_date ? { end_date } : {} }, opts.queue);
-    return reply.code(202).send({ job_id: id, status: 'queued' });
+    const job = await submitJob(app.pool, opts.boss, { kind: 'train', ticker, params: end_date ? { end_date } : {} }, opts.queue);
+    return reply.code(202).send({ job_id: job.job_id, status: job.status });
   });
 
   app.post('/fine-tune', {
@@ -48,7 +49,7 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (f
       summary: "Queue a fine-tune of the ticker's champion on the data that arrived since it was trained",
       description: 'The result is a challenger; it becomes champion only if it is not worse than the champion on the same recent window. 409 (with champion_version) when no bar arrived after the champion\'s last one: nothing is queued, saved or promoted.',
       body: fineTuneRequestSchema,
-      response: { 202: jobAcceptedSchema, 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema },
+      response: { 202: jobAcceptedSchema, 400: errorResponseSchema, 401: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema, 429: errorResponseSchema },
     },
   }, async (request, reply) => {
     const { ticker } = request.body;
@@ -66,10 +67,8 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (f
         newest_stored: coverage?.last_date ?? null,
       });
     }
-    const active = await jobs.findActiveJob(app.pool, ticker, 'fine-tune');
-    if (active) return reply.code(202).send({ job_id: active.id, status: active.status as 'queued' | 'running' });
-    const id = await submitJob(app.pool, opts.boss, { kind: 'fine-tune', ticker, params: {} }, opts.queue);
-    return reply.code(202).send({ job_id: id, status: 'queued' });
+    const job = await submitJob(app.pool, opts.boss, { kind: 'fine-tune', ticker, params: {} }, opts.queue);
+    return reply.code(202).send({ job_id: job.job_id, status: job.status });
   });
 };
 

@@ -30,7 +30,7 @@ export async function rollback(pool: Pool, ticker: string): Promise<ChampionChan
 async function changeChampion(pool: Pool, ticker: string, version: number, action: ChampionChange['action'], reason: string): Promise<ChampionChange> {
   return withTransaction(pool, async (tx) => {
     // Serialise concurrent promotions of one ticker (the unique index would reject the loser anyway).
-    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`champion:${ticker}`]);
+    await models.lockChampion(tx, ticker);
     const previous = (await models.getChampionVersion(tx, ticker)) ?? null;
     await models.setChampion(tx, ticker, version, action, reason);
     return { ticker, champion_version: version, previous_version: previous, action };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import PgBoss from 'pg-boss';
-import { type Pool, withTransaction } from '@stocks/common';
+import { HttpError, type Pool, withTransaction } from '@stocks/common';
 import { jobs, type JobKind } from '@stocks/db';
 
 /** One queue for all model work, so a worker never runs two TF.js fits at once. */
@@ -60,19 +60,29 @@ export async function startQueue(databaseUrl: string, opts: StartQueueOptions, o
   return boss;
 }
 
+/** The job a submit answers with: the new one, or the same (ticker, kind) job already queued or running. */
+export interface SubmittedJob {
+  job_id: string;
+  status: 'queued' | 'running';
+  created: boolean;
+}
+
 /**
  * Record the job and enqueue it in ONE transaction: a job row without queue entry (or the
- * reverse) can never exist, whatever fails in between.
+ * reverse) can never exist, whatever fails in between. One queued or running job per (ticker,
+ * kind), enforced by the database: concurrent submits all answer the one job, and a submit with
+ * other parameters than the active job's is refused (409) instead of silently handed that job.
  */
 export async function submitJob(
   pool: Pool,
   boss: PgBoss,
   job: { kind: JobKind; ticker: string; params: JobParams },
   opts: QueueOptions,
-): Promise<string> {
+): Promise<SubmittedJob> {
   const id = randomUUID();
-  await withTransaction(pool, async (tx) => {
-    await jobs.createJob(tx, { id, kind: job.kind, ticker: job.ticker, params: job.params });
+  const { job: row, created } = await withTransaction(pool, async (tx) => {
+    const found = await jobs.createOrGetActiveJob(tx, { id, kind: job.kind, ticker: job.ticker, params: job.params });
+    if (!found.created) return found;
     const data: TrainingJobData = { job_id: id, kind: job.kind, ticker: job.ticker, ...job.params };
     await boss.send(TRAINING_QUEUE, data, {
       id,
@@ -80,8 +90,22 @@ export async function submitJob(
       expireInSeconds: opts.expireInSeconds,
       db: { executeSql: (text, values) => tx.query(text, values) },
     });
+    return found;
   });
-  return id;
+  if (!created && canonical(row.params) !== canonical(job.params)) {
+    throw new HttpError(
+      409,
+      `A ${job.kind} job of ${job.ticker} with other parameters (${canonical(row.params)}) is ${row.status}: job ${row.id}. `
+        + `Wait for it (GET /jobs/${row.id}), then ask again.`,
+      { job_id: row.id, status: row.status, params: row.params },
+    );
+  }
+  return { job_id: row.id, status: row.status as 'queued' | 'running', created };
+}
+
+/** Parameters as comparable JSON: keys sorted, absent and undefined alike. */
+function canonical(params: Record<string, unknown>): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b))));
 }
 
 /**

@@ -6,7 +6,8 @@ import { backtests, jobs, models, prices, tickers } from '@stocks/db';
 import type { EstimatorMetrics } from '../metrics.ts';
 import type { BacktestInput, BacktestResult } from '../model/backtest.ts';
 import type { TrainInput, TrainResult, WarmStart } from '../model/train.ts';
-import type { ModelConfig } from '../model/config.ts';
+import { type ModelConfig, resolveModelConfig } from '../model/config.ts';
+import { minimumBarsForTraining } from '../model/dataset.ts';
 import type { ScalerJSON } from '../model/scaler.ts';
 import { promotionDecision } from './promotion.ts';
 import { releaseJob, TRAINING_QUEUE, type TrainingJobData } from './queue.ts';
@@ -36,6 +37,11 @@ export interface TrainingWorker {
    * and put its training_jobs row back to 'queued'. Resolves when the job has been released.
    */
   stop(): Promise<void>;
+}
+
+/** A job that no retry can make succeed (its data is missing): failed at once, not retried. */
+export class PermanentJobError extends Error {
+  override readonly name = 'PermanentJobError';
 }
 
 /** The abort reasons: the process is shutting down, or the attempt ran out of lease. */
@@ -111,6 +117,13 @@ export async function startTrainingWorker(deps: TrainingWorkerDeps): Promise<Tra
     const final = job.retryCount >= job.retryLimit;
     const stop = deps.metrics.trainingDuration.startTimer({ kind: job.data.kind });
     try {
+      attempt.fence = await jobs.markJobRunning(deps.pool, job.data.job_id, WORKER_ID);
+      if (!attempt.fence) {
+        // A redelivered message of a job that already succeeded (or failed for good): its result
+        // is stored; training again would save a second version.
+        deps.log.warn({ job_id: job.data.job_id, ticker: job.data.ticker }, 'job already finished; redelivery ignored');
+        return { already_finished: true };
+      }
       if (job.data.kind === 'backtest') {
         const id = await runBacktestJob(deps, job.data, attempt);
         deps.metrics.jobsFinished.inc({ kind: job.data.kind, status: 'succeeded' });
@@ -134,9 +147,12 @@ export async function startTrainingWorker(deps: TrainingWorkerDeps): Promise<Tra
         deps.log.warn({ job_id: job.data.job_id, ticker: job.data.ticker }, message);
         throw err; // another attempt owns the job; this one writes nothing
       }
-      deps.log.error({ err, job_id: job.data.job_id, ticker: job.data.ticker, final }, 'training job failed');
-      await jobs.markJobFailed(deps.pool, job.data.job_id, message, final, attempt.fence);
-      if (final) deps.metrics.jobsFinished.inc({ kind: job.data.kind, status: 'failed' });
+      const permanent = err instanceof PermanentJobError;
+      deps.log.error({ err, job_id: job.data.job_id, ticker: job.data.ticker, final, permanent }, 'training job failed');
+      await jobs.markJobFailed(deps.pool, job.data.job_id, message, final || permanent, attempt.fence);
+      if (final || permanent) deps.metrics.jobsFinished.inc({ kind: job.data.kind, status: 'failed' });
+      // An error that cannot go away (no prices up to end_date) is not retried: the job is done.
+      if (permanent) return { failed: message };
       throw err; // pg-boss retries with backoff until retryLimit
     }
   }
@@ -155,11 +171,13 @@ export async function startTrainingWorker(deps: TrainingWorkerDeps): Promise<Tra
 
 async function runJob(deps: TrainingWorkerDeps, data: TrainingJobData, attempt: Attempt): Promise<number> {
   const { pool, log } = deps;
-  attempt.fence = await jobs.markJobRunning(pool, data.job_id, WORKER_ID);
   log.info({ job_id: data.job_id, kind: data.kind, ticker: data.ticker }, 'training job started');
 
   const bars = await prices.getRecentPrices(pool, data.ticker, deps.trainMaxBars, data.end_date);
-  if (bars.length === 0) throw new Error(`no stored prices for ${data.ticker}${data.end_date ? ` up to ${data.end_date}` : ''}`);
+  const needed = minimumBarsForTraining(resolveModelConfig(deps.modelOverrides));
+  if (bars.length < needed) {
+    throw new PermanentJobError(`${data.ticker} has ${bars.length} stored bars${data.end_date ? ` up to ${data.end_date}` : ''}; training needs at least ${needed}`);
+  }
 
   const champion = await models.getChampion(pool, data.ticker);
   if (data.kind === 'fine-tune' && champion && bars.at(-1)!.date <= models.lastBarSeen(champion)) {
@@ -243,13 +261,12 @@ function toNewVersion(data: TrainingJobData, r: TrainResult, parent: number | nu
 
 async function runBacktestJob(deps: TrainingWorkerDeps, data: TrainingJobData, attempt: Attempt): Promise<number> {
   const { pool, log } = deps;
-  attempt.fence = await jobs.markJobRunning(pool, data.job_id, WORKER_ID);
   const origins = data.origins ?? 20;
   const horizon = data.horizon ?? 5;
   log.info({ job_id: data.job_id, ticker: data.ticker, origins, horizon }, 'backtest job started');
   // Enough for the first origin's training (trainMaxBars) plus the origins and their targets.
   const bars = await prices.getRecentPrices(pool, data.ticker, deps.trainMaxBars + origins + horizon);
-  if (bars.length === 0) throw new Error(`no stored prices for ${data.ticker}`);
+  if (bars.length === 0) throw new PermanentJobError(`no stored prices for ${data.ticker}`);
   const input: BacktestInput = {
     ticker: data.ticker, bars, origins, horizon, retrainEvery: data.retrain_every, config: deps.modelOverrides, trainMaxBars: deps.trainMaxBars,
   };
