@@ -65,7 +65,6 @@ async function executeRun(deps: RunDeps, runId: number, watchlist: string[]): Pr
   const status: RunStatus = failed === 0 ? 'succeeded' : failed === outcomes.length ? 'failed' : 'partial';
   await runs.finishRun(deps.pool, runId, status, failed ? `${failed} of ${outcomes.length} tickers failed` : undefined);
   deps.metrics.runs.inc({ status });
-  deps.metrics.lastRun.set(Date.now() / 1000);
   log.info({ status }, 'run finished');
   return status;
 }

@@ -11,10 +11,10 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
 import type { Pool } from './db.ts';
-import { errorBody, installErrorHandling } from './errors.ts';
+import { errorBody, errorResponseSchema, installErrorHandling } from './errors.ts';
 import { installHealthRoutes } from './health.ts';
 import { loggerOptions } from './logger.ts';
-import { createRegistry, installHttpMetrics } from './metrics.ts';
+import { createRegistry, installHttpMetrics, installPoolMetrics } from './metrics.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -32,6 +32,8 @@ export interface ServiceOptions {
   logLevel?: string;
   /** false silences logs (tests); default logs JSON to stdout. */
   logger?: boolean;
+  /** Where the JSON log lines go instead of stdout (tests read them). */
+  logStream?: { write(line: string): void };
   apiToken?: string;
   bodyLimit?: number;
   /** Mutating requests per client IP and minute (0 = unlimited). */
@@ -45,13 +47,15 @@ export interface ServiceOptions {
  */
 export async function createServiceApp(opts: ServiceOptions) {
   const fastifyOptions: FastifyServerOptions = {
-    logger: opts.logger === false ? false : loggerOptions(opts.service, opts.logLevel),
+    logger: opts.logger === false ? false : { ...loggerOptions(opts.service, opts.logLevel), ...(opts.logStream ? { stream: opts.logStream } : {}) },
     // A request id travels across services in x-request-id; we mint one when absent.
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     // Answer slow clients instead of holding sockets forever.
     requestTimeout: 120_000,
+    // Logged by the hooks below instead: probes and scrapes at debug, the rest at info.
+    disableRequestLogging: true,
   };
   const app = Fastify(fastifyOptions).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
@@ -59,11 +63,31 @@ export async function createServiceApp(opts: ServiceOptions) {
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // Health checks and Prometheus scrapes arrive every few seconds from every probe: at info they
+  // would bury the requests people make.
+  const logAt = (url: string) => (PROBE_URL.test(url) ? 'debug' : 'info');
+  app.addHook('onRequest', async (request) => {
+    request.log[logAt(request.url)]({ req: request }, 'incoming request');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log[logAt(request.url)]({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  });
 
   const registry = createRegistry(opts.service);
+  installPoolMetrics(registry, opts.pool);
   app.decorate('pool', opts.pool);
   app.decorate('registry', registry);
-  app.decorate('requireToken', tokenCheck(opts.apiToken));
+  const requireToken = tokenCheck(opts.apiToken);
+  app.decorate('requireToken', requireToken);
+  if (opts.apiToken) {
+    // Every route guarded by the token says so in OpenAPI, with its 401, so /docs sends the token.
+    app.addHook('onRoute', (route) => {
+      const hooks = [route.onRequest ?? []].flat();
+      if (!hooks.includes(requireToken)) return;
+      const schema = (route.schema ?? {}) as { security?: unknown; response?: Record<string | number, unknown> };
+      route.schema = { ...schema, security: [{ bearer: [] }], response: { ...schema.response, 401: errorResponseSchema } };
+    });
+  }
 
   installErrorHandling(app);
   if (opts.rateLimitPerMinute) {
@@ -94,6 +118,7 @@ export async function createServiceApp(opts: ServiceOptions) {
   return app;
 }
 
+const PROBE_URL = /^\/(health|metrics)(\/|\?|$)/;
 
 function tokenCheck(token: string | undefined): onRequestHookHandler {
   if (!token) return async () => {};
