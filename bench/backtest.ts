@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DailyBar } from '@stocks/common';
 import { collectBars } from '../2_load_data/src/csv.ts';
-import { initBackend, isBackendName } from '../4_nn_estimator/src/model/backend.ts';
+import { initBackend, isBackendName } from '../4_nn_estimator/src/training/backend.ts';
 import { runBacktest, type BacktestResult } from '../4_nn_estimator/src/model/backtest.ts';
 import type { ModelConfig } from '../4_nn_estimator/src/model/config.ts';
 import { trainModel, type TrainInput, type TrainResult } from '../4_nn_estimator/src/model/train.ts';

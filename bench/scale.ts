@@ -16,7 +16,7 @@ import { hostname } from 'node:os';
 import type { DailyBar } from '@stocks/common';
 import { prices } from '@stocks/db';
 import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
-import { startQueue, submitJob } from '../4_nn_estimator/src/queue.ts';
+import { startQueue, submitJob } from '../4_nn_estimator/src/training/queue.ts';
 import { readMarketData } from '../test/support/market-data.ts';
 import { type RunningService, startService, stopService } from '../test/support/stack.ts';
 

@@ -25,7 +25,7 @@ import { prices } from '@stocks/db';
 import { createTestDatabase } from '@stocks/db/testing';
 import { readMarketData } from '../test/support/market-data.ts';
 import { storeChampion } from '../4_nn_estimator/test/support/champions.ts';
-import { initBackend } from '../4_nn_estimator/src/model/backend.ts';
+import { initBackend } from '../4_nn_estimator/src/training/backend.ts';
 import { compileModel, CompiledLstm, TfjsPredictor } from '../4_nn_estimator/src/model/compiled.ts';
 import { requiredHistory } from '../4_nn_estimator/src/model/dataset.ts';
 import { closesOf } from '../4_nn_estimator/src/model/features.ts';

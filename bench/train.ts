@@ -10,7 +10,7 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { collectBars } from '../2_load_data/src/csv.ts';
-import { initBackend, isBackendName } from '../4_nn_estimator/src/model/backend.ts';
+import { initBackend, isBackendName } from '../4_nn_estimator/src/training/backend.ts';
 import type { ModelConfig } from '../4_nn_estimator/src/model/config.ts';
 import { trainModel } from '../4_nn_estimator/src/model/train.ts';
 

@@ -8,15 +8,16 @@ import { modelRoutes } from './routes/models.ts';
 import { predictRoutes } from './routes/predict.ts';
 import { monitoringRoutes } from './routes/monitoring.ts';
 import { pageRoutes } from './routes/page.ts';
-import { ForecastService, type ForecastServiceOptions } from './forecast-service.ts';
-import { ChampionCache, listenForChanges } from './serving.ts';
-import { startTrainingWorker, type TrainingWorkerDeps } from './training-worker.ts';
+import { ChampionCache } from './serving/champion-cache.ts';
+import { listenForChanges } from './serving/change-listener.ts';
+import { ForecastService, type ForecastServiceOptions } from './serving/forecast-service.ts';
+import { startTrainingWorker, type TrainingWorkerDeps } from './training/worker.ts';
 
 export interface BuildOptions {
   env: EstimatorEnv;
   pool: Pool;
   boss: PgBoss;
-  /** TensorFlow.js backend already initialised by the caller (see model/backend.ts). */
+  /** TensorFlow.js backend already initialised by the caller (see training/backend.ts). */
   backend: string;
   logger?: boolean;
   /** Override how fits / backtests run (tests); default: a worker thread each. */

@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { DailyBar } from '@stocks/common';
 import { collectBars } from '../../2_load_data/src/csv.ts';
-import { initBackend, isBackendName } from './model/backend.ts';
+import { initBackend, isBackendName } from './training/backend.ts';
 import { formatBacktest, runBacktest } from './model/backtest.ts';
 import type { ModelConfig } from './model/config.ts';
 
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   } else {
     const { createPool } = await import('@stocks/common');
     const { backtests, migrate, prices } = await import('@stocks/db');
-    const { toBacktestRow } = await import('./training-worker.ts');
+    const { toBacktestRow } = await import('./training/worker.ts');
     const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/stocks';
     await migrate(url);
     const pool = createPool(url, { application_name: 'nn_estimator-backtest-cli' });

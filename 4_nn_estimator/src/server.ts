@@ -2,8 +2,8 @@ import { createPool, listen } from '@stocks/common';
 import { migrate } from '@stocks/db';
 import { buildApp } from './app.ts';
 import { loadEstimatorEnv } from './config.ts';
-import { initBackend } from './model/backend.ts';
-import { startQueue } from './queue.ts';
+import { initBackend } from './training/backend.ts';
+import { startQueue } from './training/queue.ts';
 
 const env = loadEstimatorEnv();
 await migrate(env.DATABASE_URL);

@@ -9,12 +9,12 @@ import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { readMarketData } from '../../test/support/market-data.ts';
 import { buildApp } from '../src/app.ts';
 import { loadEstimatorEnv } from '../src/config.ts';
-import { initBackend } from '../src/model/backend.ts';
+import { initBackend } from '../src/training/backend.ts';
 import { runBacktest } from '../src/model/backtest.ts';
 import { forecast } from '../src/model/forecast.ts';
 import type { Evaluation } from '../src/model/metrics.ts';
 import { trainModel, type TrainInput } from '../src/model/train.ts';
-import { startQueue } from '../src/queue.ts';
+import { startQueue } from '../src/training/queue.ts';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
 const TOKEN = 'forecasting-test-token';

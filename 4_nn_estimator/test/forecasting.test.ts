@@ -4,14 +4,14 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { DailyBar } from '../../common/src/bars.ts';
 import { readMarketData } from '../../test/support/market-data.ts';
-import { initBackend, isBackendName } from '../src/model/backend.ts';
+import { initBackend, isBackendName } from '../src/training/backend.ts';
 import { planOrigins, runBacktest, BacktestRangeError } from '../src/model/backtest.ts';
 import { forecast } from '../src/model/forecast.ts';
 import { exportModel } from '../src/model/export.ts';
 import { fitIntervals, intervalsFor, recentVolatility } from '../src/model/intervals.ts';
 import type { Evaluation } from '../src/model/metrics.ts';
 import { trainModel, type TrainInput, type TrainResult } from '../src/model/train.ts';
-import { promotionDecision } from '../src/training-worker.ts';
+import { promotionDecision } from '../src/training/promotion.ts';
 
 const TINY = { window: 10, horizon: 5, units: 4, epochs: 1 };
 let aapl: DailyBar[];

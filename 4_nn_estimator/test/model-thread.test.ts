@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readMarketData } from '../../test/support/market-data.ts';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/model/backend.ts';
+import { initBackend } from '../src/training/backend.ts';
 import { forecast } from '../src/model/forecast.ts';
 import { deserializeModel } from '../src/model/lstm.ts';
-import { prewarmTrainingThread, runTrainingInThread, TrainingThreadError } from '../src/model/train-runner.ts';
+import { prewarmTrainingThread, runTrainingInThread, TrainingThreadError } from '../src/training/runner.ts';
 
 // Real daily AAPL bars from ../shared/market-data, parsed by the loader's own CSV parser.
 const aapl = await readMarketData('AAPL');

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { before, test } from 'node:test';
 import { readMarketData } from '../../test/support/market-data.ts';
 import * as tf from '@tensorflow/tfjs';
-import { currentBackend, initBackend, isBackendName } from '../src/model/backend.ts';
+import { currentBackend, initBackend, isBackendName } from '../src/training/backend.ts';
 import { resolveModelConfig, type ModelConfig } from '../src/model/config.ts';
 import { requiredHistory } from '../src/model/dataset.ts';
 import { forecast, forecastBatch, NotEnoughHistoryError } from '../src/model/forecast.ts';

@@ -10,7 +10,7 @@ import { buildDataset, minimumBarsForTraining, NotEnoughBarsError, requiredHisto
 import { computeFeatures, cumulativeLogReturns, FEATURE_WARMUP, mean, N_FEATURES, standardDeviation } from '../src/model/features.ts';
 import { evaluate, mae, mape, rmse } from '../src/model/metrics.ts';
 import { StandardScaler } from '../src/model/scaler.ts';
-import { fitShrinkage } from '../src/model/train.ts';
+import { fitShrinkage } from '../src/model/shrinkage.ts';
 
 function syntheticBars(closes: readonly number[]): DailyBar[] {
   const start = Date.UTC(2020, 0, 1);

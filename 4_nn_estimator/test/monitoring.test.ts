@@ -6,9 +6,9 @@ import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { readMarketData } from '../../test/support/market-data.ts';
 import { buildApp } from '../src/app.ts';
 import { loadEstimatorEnv } from '../src/config.ts';
-import { initBackend } from '../src/model/backend.ts';
+import { initBackend } from '../src/training/backend.ts';
 import { ksTwoSample, kolmogorovSurvival, logReturns, psi, returnsDrift } from '../src/monitoring/drift.ts';
-import { startQueue } from '../src/queue.ts';
+import { startQueue } from '../src/training/queue.ts';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
 const SMALL_MODEL = { TRAIN_EPOCHS: '1', MODEL_WINDOW: '20', MODEL_UNITS: '8', TRAIN_MAX_BARS: '400' };

@@ -6,8 +6,8 @@ import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { readMarketData } from '../../test/support/market-data.ts';
 import { buildApp } from '../src/app.ts';
 import { loadEstimatorEnv } from '../src/config.ts';
-import { initBackend } from '../src/model/backend.ts';
-import { startQueue } from '../src/queue.ts';
+import { initBackend } from '../src/training/backend.ts';
+import { startQueue } from '../src/training/queue.ts';
 
 /** ESTIMATOR_ROLE splits one image into API replicas and training workers. */
 describe('estimator roles', () => {

@@ -10,9 +10,9 @@ import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { readMarketData } from '../../test/support/market-data.ts';
 import { buildApp } from '../src/app.ts';
 import { loadEstimatorEnv } from '../src/config.ts';
-import { initBackend } from '../src/model/backend.ts';
+import { initBackend } from '../src/training/backend.ts';
 import { trainModel, type TrainResult } from '../src/model/train.ts';
-import { startQueue } from '../src/queue.ts';
+import { startQueue } from '../src/training/queue.ts';
 import { storeChampion } from './support/champions.ts';
 
 type App = Awaited<ReturnType<typeof buildApp>>;

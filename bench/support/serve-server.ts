@@ -7,8 +7,8 @@
 import { createPool } from '@stocks/common';
 import { buildApp } from '../../4_nn_estimator/src/app.ts';
 import { loadEstimatorEnv } from '../../4_nn_estimator/src/config.ts';
-import { initBackend } from '../../4_nn_estimator/src/model/backend.ts';
-import { startQueue } from '../../4_nn_estimator/src/queue.ts';
+import { initBackend } from '../../4_nn_estimator/src/training/backend.ts';
+import { startQueue } from '../../4_nn_estimator/src/training/queue.ts';
 
 const env = loadEstimatorEnv();
 const backend = await initBackend(env.TF_BACKEND);

@@ -6,8 +6,8 @@ import { buildApp as buildLoader } from '../../../2_load_data/src/app.ts';
 import { loadLoadDataEnv } from '../../../2_load_data/src/config.ts';
 import { buildApp as buildEstimator } from '../../../4_nn_estimator/src/app.ts';
 import { loadEstimatorEnv } from '../../../4_nn_estimator/src/config.ts';
-import { initBackend } from '../../../4_nn_estimator/src/model/backend.ts';
-import { startQueue } from '../../../4_nn_estimator/src/queue.ts';
+import { initBackend } from '../../../4_nn_estimator/src/training/backend.ts';
+import { startQueue } from '../../../4_nn_estimator/src/training/queue.ts';
 
 export interface Peers {
   loaderUrl: string;

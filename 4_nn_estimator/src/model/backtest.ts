@@ -7,7 +7,7 @@
  * model used at that origin.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { DailyBar } from '../../../common/src/bars.ts';
+import type { DailyBar } from '@stocks/common';
 import { driftForecast, movingAverageForecast, naiveForecast, type Forecaster } from './baselines.ts';
 import { resolveModelConfig, type ModelConfig } from './config.ts';
 import { minimumBarsForTraining } from './dataset.ts';

@@ -16,15 +16,8 @@
  * float32 kernels; `verifyCompiled` checks the agreement on real and random windows at load.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LstmWeights } from './simd.ts';
+import type { LstmWeights, MovePredictor } from './predictor.ts';
 import { mulberry32 } from './random.ts';
-
-/** Anything that maps encoded windows [n, window, nFeatures] to the network's scaled outputs [n, outputs]. */
-export interface MovePredictor {
-  readonly engine: 'compiled' | 'compiled-simd' | 'tfjs';
-  /** Scaled network outputs, row-major [n, outputs]. */
-  predictScaled(x: Float32Array, n: number): ArrayLike<number>;
-}
 
 type Activation = (v: number) => number;
 

@@ -2,7 +2,7 @@
  * Windowing and chronological train/validation split (jena-weather style, but with the split on
  * window end days and a purge gap so no training target overlaps the validation period).
  */
-import type { DailyBar } from '../../../common/src/bars.ts';
+import type { DailyBar } from '@stocks/common';
 import type { ModelConfig } from './config.ts';
 import { at, closesOf, computeFeatures, cumulativeLogReturns, FEATURE_WARMUP, N_FEATURES, type FeatureMatrix } from './features.ts';
 import { StandardScaler } from './scaler.ts';

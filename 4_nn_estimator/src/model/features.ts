@@ -3,7 +3,7 @@
  * scale-free (returns, ratios), so one model generalises across price levels, and causal: the
  * feature row for day t reads closes[0..t] only.
  */
-import type { DailyBar } from '../../../common/src/bars.ts';
+import type { DailyBar } from '@stocks/common';
 
 export const FEATURE_NAMES = ['log_return_1d', 'log_return_5d', 'volatility_5d', 'log_close_over_ma20'] as const;
 export const N_FEATURES = FEATURE_NAMES.length;

@@ -1,12 +1,13 @@
 /** Inference: last `window` days (+ feature warm-up) -> closes for steps 1..horizon in one predict call. */
 import * as tf from '@tensorflow/tfjs';
-import type { DailyBar } from '../../../common/src/bars.ts';
+import type { DailyBar } from '@stocks/common';
 import type { ModelConfig } from './config.ts';
 import { requiredHistory } from './dataset.ts';
 import { at, closesOf, computeFeatures } from './features.ts';
 import { encodeInputs } from './dataset.ts';
 import { StandardScaler, type ScalerJSON } from './scaler.ts';
-import { type MovePredictor, TfjsPredictor } from './compiled.ts';
+import { TfjsPredictor } from './compiled.ts';
+import type { MovePredictor } from './predictor.ts';
 
 export class NotEnoughHistoryError extends Error {
   override readonly name = 'NotEnoughHistoryError';

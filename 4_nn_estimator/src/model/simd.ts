@@ -6,7 +6,7 @@
  * toolchain or binary file is involved; `SimdLstm` is verified against TF.js at load like every
  * compiled path, and the caller keeps the plain-JS pass when SIMD is unavailable or the check fails.
  */
-import type { MovePredictor } from './compiled.ts';
+import type { LstmWeights, MovePredictor } from './predictor.ts';
 
 // The WebAssembly global, typed here (the project's lib has no DOM and @types/node 20 declares none).
 interface WasmMemory { buffer: ArrayBuffer; grow(pages: number): number }
@@ -47,7 +47,10 @@ const sleb = (n: number): number[] => {
 };
 const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
 const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const name = (s: string) => [...uleb(s.length), ...Buffer.from(s, 'utf8')];
+const name = (s: string) => {
+  const bytes = new TextEncoder().encode(s);
+  return [...uleb(bytes.length), ...bytes];
+};
 
 // Opcodes.
 const get = (i: number) => [0x20, ...uleb(i)];
@@ -127,22 +130,6 @@ function simdModule(): WasmModule | null {
     }
   }
   return compiledModule;
-}
-
-export interface LstmWeights {
-  window: number;
-  nFeatures: number;
-  units: number;
-  /** [4u, nFeatures] */
-  kernelT: Float64Array;
-  /** [4u, units] */
-  recurrentT: Float64Array;
-  bias: Float64Array;
-  activation: (v: number) => number;
-  recurrentActivation: (v: number) => number;
-  outputs: number;
-  /** Dense head on one final h (float64), writing out[w, :]. */
-  head(h: Float64Array, out: Float64Array, w: number): void;
 }
 
 /** Windows per kernel call (bounds the scratch memory; the size barely matters for speed). */

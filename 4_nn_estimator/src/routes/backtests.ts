@@ -5,7 +5,7 @@ import { errorResponseSchema, HttpError } from '@stocks/common';
 import { backtests, jobs, prices, type BacktestRow } from '@stocks/db';
 import { resolveModelConfig, type ModelConfig } from '../model/config.ts';
 import { minimumBarsForTraining } from '../model/dataset.ts';
-import { type QueueOptions, submitJob } from '../queue.ts';
+import { type QueueOptions, submitJob } from '../training/queue.ts';
 import {
   type BacktestDetail, backtestDetailSchema, backtestParamsSchema, backtestRequestSchema, backtestsQuerySchema, backtestsResponseSchema, type BacktestSummary, jobAcceptedSchema,
 } from '../schemas.ts';

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { errorResponseSchema, HttpError } from '@stocks/common';
 import { models, type ModelSummary } from '@stocks/db';
-import { promoteVersion, rollback } from '../champions.ts';
+import { promoteVersion, rollback } from '../training/promotion.ts';
 import { exportModel } from '../model/export.ts';
 import { INTERVAL_LEVELS, isIntervalModel } from '../model/intervals.ts';
 import { relativeMase } from '../model/metrics.ts';

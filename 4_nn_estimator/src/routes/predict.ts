@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { errorResponseSchema, HttpError } from '@stocks/common';
-import type { ForecastService } from '../forecast-service.ts';
+import type { ForecastService } from '../serving/forecast-service.ts';
 import type { EstimatorMetrics } from '../metrics.ts';
 import { NotEnoughHistoryError } from '../model/forecast.ts';
 import { forecastSchema, predictBodySchema, predictQuerySchema } from '../schemas.ts';

@@ -6,7 +6,7 @@ import { backtests, jobs, models, prices } from '@stocks/db';
 import type { ModelConfig } from '../model/config.ts';
 import { minimumBarsForTraining } from '../model/dataset.ts';
 import { resolveModelConfig } from '../model/config.ts';
-import { type QueueOptions, submitJob } from '../queue.ts';
+import { type QueueOptions, submitJob } from '../training/queue.ts';
 import { fineTuneRequestSchema, jobAcceptedSchema, jobParamsSchema, jobSchema, trainRequestSchema } from '../schemas.ts';
 import { noStoredPrices } from '../errors.ts';
 

@@ -5,7 +5,7 @@ import type { ModelConfig } from '../../src/model/config.ts';
 import type { IntervalModel } from '../../src/model/intervals.ts';
 import type { ModelArtifact } from '../../src/model/lstm.ts';
 import type { ScalerJSON } from '../../src/model/scaler.ts';
-import { CHAMPION_CHANNEL } from '../../src/serving.ts';
+import { CHAMPION_CHANNEL } from '../../src/serving/change-listener.ts';
 
 export interface ChampionParts {
   artifact: ModelArtifact;

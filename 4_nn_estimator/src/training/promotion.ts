@@ -1,7 +1,12 @@
-/** Manual promotion and rollback: both recorded in model_events and announced to every replica. */
+/**
+ * Who becomes a ticker's champion: the rule a trained challenger must pass, and the manual
+ * promotion and rollback. Every change is recorded in model_events and announced to every replica.
+ */
 import { HttpError, type Pool, withTransaction } from '@stocks/common';
 import { models } from '@stocks/db';
-import { CHAMPION_CHANNEL } from './serving.ts';
+import { relativeMase } from '../model/metrics.ts';
+import type { TrainResult } from '../model/train.ts';
+import { CHAMPION_CHANNEL } from '../serving/change-listener.ts';
 
 export interface ChampionChange {
   ticker: string;
@@ -37,3 +42,26 @@ async function changeChampion(pool: Pool, ticker: string, version: number, actio
     return { ticker, champion_version: version, previous_version: previous, action };
   });
 }
+
+/**
+ * Full training replaces the champion (someone asked for a new model). A fine-tuned challenger
+ * is promoted only when its MASE (MAE / naive MAE, over steps 1..horizon) on the most recent
+ * validation window is not worse than the champion's on the very same window; otherwise it is
+ * kept as 'rejected' with the reason.
+ */
+export function promotionDecision(
+  result: Pick<TrainResult, 'metrics' | 'baseline' | 'championMetricsOnSameWindow' | 'validation_range'>,
+  isFineTune: boolean,
+): { promote: boolean; reason: string } {
+  if (!isFineTune || !result.championMetricsOnSameWindow) return { promote: true, reason: 'full training' };
+  const naive = result.baseline.all_steps.mae;
+  const challenger = relativeMase(result.metrics.all_steps.mae, naive);
+  const champion = relativeMase(result.championMetricsOnSameWindow.all_steps.mae, naive);
+  const steps = result.metrics.per_step.length;
+  const window = `${result.validation_range.start}..${result.validation_range.end}, steps 1..${steps}`;
+  return Number.isFinite(challenger) && Number.isFinite(champion) && challenger <= champion
+    ? { promote: true, reason: `fine-tune not worse than champion on ${window}: MASE ${fmt(challenger)} <= ${fmt(champion)}` }
+    : { promote: false, reason: `fine-tune worse than champion on ${window}: MASE ${fmt(challenger)} > ${fmt(champion)}` };
+}
+
+const fmt = (x: number) => x.toPrecision(5);

@@ -3,15 +3,15 @@ import type PgBoss from 'pg-boss';
 import type { FastifyBaseLogger } from 'fastify';
 import { type Pool, withTransaction } from '@stocks/common';
 import { backtests, jobs, models, prices, tickers } from '@stocks/db';
-import type { EstimatorMetrics } from './metrics.ts';
-import { prewarmTrainingThread, runBacktestInThread, runTrainingInThread, TrainingAbortedError } from './model/train-runner.ts';
-import type { BacktestInput, BacktestResult } from './model/backtest.ts';
-import { relativeMase } from './model/metrics.ts';
-import type { TrainInput, TrainResult, WarmStart } from './model/train.ts';
-import type { ModelConfig } from './model/config.ts';
-import type { ScalerJSON } from './model/scaler.ts';
+import type { EstimatorMetrics } from '../metrics.ts';
+import type { BacktestInput, BacktestResult } from '../model/backtest.ts';
+import type { TrainInput, TrainResult, WarmStart } from '../model/train.ts';
+import type { ModelConfig } from '../model/config.ts';
+import type { ScalerJSON } from '../model/scaler.ts';
+import { CHAMPION_CHANNEL } from '../serving/change-listener.ts';
+import { promotionDecision } from './promotion.ts';
 import { releaseJob, TRAINING_QUEUE, type TrainingJobData } from './queue.ts';
-import { CHAMPION_CHANNEL } from './serving.ts';
+import { prewarmTrainingThread, runBacktestInThread, runTrainingInThread, TrainingAbortedError } from './runner.ts';
 
 export interface TrainingWorkerDeps {
   pool: Pool;
@@ -197,28 +197,6 @@ async function runJob(deps: TrainingWorkerDeps, data: TrainingJobData, attempt: 
   return version;
 }
 
-/**
- * Full training replaces the champion (someone asked for a new model). A fine-tuned challenger
- * is promoted only when its MASE (MAE / naive MAE, over steps 1..horizon) on the most recent
- * validation window is not worse than the champion's on the very same window; otherwise it is
- * kept as 'rejected' with the reason.
- */
-export function promotionDecision(
-  result: Pick<TrainResult, 'metrics' | 'baseline' | 'championMetricsOnSameWindow' | 'validation_range'>,
-  isFineTune: boolean,
-): { promote: boolean; reason: string } {
-  if (!isFineTune || !result.championMetricsOnSameWindow) return { promote: true, reason: 'full training' };
-  const naive = result.baseline.all_steps.mae;
-  const challenger = relativeMase(result.metrics.all_steps.mae, naive);
-  const champion = relativeMase(result.championMetricsOnSameWindow.all_steps.mae, naive);
-  const steps = result.metrics.per_step.length;
-  const window = `${result.validation_range.start}..${result.validation_range.end}, steps 1..${steps}`;
-  return Number.isFinite(challenger) && Number.isFinite(champion) && challenger <= champion
-    ? { promote: true, reason: `fine-tune not worse than champion on ${window}: MASE ${fmt(challenger)} <= ${fmt(champion)}` }
-    : { promote: false, reason: `fine-tune worse than champion on ${window}: MASE ${fmt(challenger)} > ${fmt(champion)}` };
-}
-
-const fmt = (x: number) => x.toPrecision(5);
 const pick = (e: { mae: number; rmse: number; mape: number }) => ({ mae: e.mae, rmse: e.rmse, mape: e.mape });
 
 function toNewVersion(data: TrainingJobData, r: TrainResult, parent: number | null): models.NewModelVersion {

@@ -6,9 +6,9 @@
  * can build up.
  */
 import { Worker } from 'node:worker_threads';
-import type { TrainThreadData, TrainThreadMessage } from './train-thread.ts';
-import type { BacktestInput, BacktestResult } from './backtest.ts';
-import type { TrainInput, TrainResult } from './train.ts';
+import type { BacktestInput, BacktestResult } from '../model/backtest.ts';
+import type { TrainInput, TrainResult } from '../model/train.ts';
+import type { TrainThreadData, TrainThreadMessage } from './thread.ts';
 
 export class TrainingThreadError extends Error {
   override readonly name = 'TrainingThreadError';
@@ -146,12 +146,12 @@ function runningFromTypeScript(): boolean {
 }
 
 function startWorker(): Worker {
-  if (!runningFromTypeScript()) return new Worker(new URL('./train-thread.js', import.meta.url));
+  if (!runningFromTypeScript()) return new Worker(new URL('./thread.js', import.meta.url));
   // `execArgv: ['--import', 'tsx']` does not reliably apply tsx's hooks inside workers on Node 20
   // (the worker fails on the .ts extension or hangs), so a tiny CommonJS bootstrap registers tsx
   // through its API and then imports the .ts entry. tsx is resolved from this package, not the cwd.
   const tsxApi = import.meta.resolve('tsx/esm/api'); // the ESM build (the CJS one mis-resolves here)
-  const entry = new URL('./train-thread.ts', import.meta.url).href;
+  const entry = new URL('./thread.ts', import.meta.url).href;
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
   return new Worker(bootstrap, { eval: true, execArgv: [] });
 }

@@ -15,10 +15,12 @@ import type { FastifyBaseLogger } from 'fastify';
 import { HttpError, type Pool } from '@stocks/common';
 import { models, prices } from '@stocks/db';
 import { MicroBatcher } from './batcher.ts';
-import type { EstimatorMetrics } from './metrics.ts';
-import { forecastSchema } from './schemas.ts';
-import type { ChampionCache, ChangeHandlers, Forecast, ForecastRequest, LoadedChampion } from './serving.ts';
-import { noStoredPrices } from './errors.ts';
+import type { EstimatorMetrics } from '../metrics.ts';
+import { forecastSchema } from '../schemas.ts';
+import { noStoredPrices } from '../errors.ts';
+import type { ChampionCache, LoadedChampion } from './champion-cache.ts';
+import type { ChangeHandlers } from './change-listener.ts';
+import { type Forecast, forecastFrom, forecastMany, type ForecastRequest } from './forecaster.ts';
 
 export interface ForecastServiceOptions {
   /** Coalesce bursts of notifications (a load of many tickers) before recomputing. */
@@ -203,7 +205,7 @@ export class ForecastService {
       if (bars.length < champion.history) {
         throw new HttpError(404, `${ticker} has ${bars.length} stored bars; the model needs ${champion.history}.`);
       }
-      const forecast = this.champions.forecastFrom(champion, bars, champion.config.horizon);
+      const forecast = forecastFrom(champion, bars, champion.config.horizon);
       const entry: Entry = { ticker, version: champion.version, lastDate: forecast.last_date, computedAt: new Date().toISOString(), forecast, json: new Map() };
       const current = (this.generations.get(ticker) ?? 0) === generation;
       if (current && this.live()) this.entries.set(ticker, entry);
@@ -221,7 +223,7 @@ export class ForecastService {
     const key = `${champion.ticker}\u0000${champion.version}`;
     let batcher = this.batchers.get(key);
     if (!batcher) {
-      batcher = new MicroBatcher<ForecastRequest, Forecast>((items) => this.champions.forecastMany(champion, items), {
+      batcher = new MicroBatcher<ForecastRequest, Forecast>((items) => forecastMany(champion, items), {
         maxBatch: this.options.maxBatch ?? 64,
         maxWaitMs: this.options.maxWaitMs ?? 2,
         onBatch: (size) => {

@@ -5,8 +5,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { initBackend, isBackendName } from './backend.ts';
-import { runBacktest, type BacktestInput, type BacktestResult } from './backtest.ts';
-import { trainModel, type TrainInput, type TrainResult } from './train.ts';
+import { runBacktest, type BacktestInput, type BacktestResult } from '../model/backtest.ts';
+import { trainModel, type TrainInput, type TrainResult } from '../model/train.ts';
 
 export type TrainThreadData =
   | { task?: 'train'; input: TrainInput; backend?: string }
@@ -20,7 +20,7 @@ export type TrainThreadMessage =
   | { ok: false; error: { name: string; message: string; stack?: string } };
 
 const port = parentPort;
-if (!port) throw new Error('train-thread.ts must run in a worker thread');
+if (!port) throw new Error('training/thread.ts must run in a worker thread');
 port.on('message', (data: TrainThreadData) => void runTask(data));
 // Tell the parent the thread is ready for tasks.
 port.postMessage({ ready: true });
