@@ -31,6 +31,18 @@ export interface BacktestInput {
   config?: Partial<ModelConfig>;
   /** Most recent bars a training uses (default 2520, ~10 years). */
   trainMaxBars?: number;
+  /** Called after each origin (a long backtest says how far it is). */
+  onProgress?: (progress: BacktestProgress) => void;
+}
+
+export interface BacktestProgress {
+  /** Origins evaluated so far, of `total`. */
+  done: number;
+  total: number;
+  /** Fits so far. */
+  fits: number;
+  /** Date of the origin just evaluated. */
+  origin: string;
 }
 
 export const BASELINE_NAMES = ['naive', 'drift', 'moving_average'] as const;
@@ -144,6 +156,7 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
         },
         mae: maeByForecaster,
       });
+      input.onProgress?.({ done: i + 1, total: originIdx.length, fits: fits.length, origin: at(dates, t) });
     }
   } finally {
     if (current) disposeModel(current.model);
