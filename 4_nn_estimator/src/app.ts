@@ -9,7 +9,7 @@ import { predictRoutes } from './routes/predict.ts';
 import { monitoringRoutes } from './routes/monitoring.ts';
 import { pageRoutes } from './routes/page.ts';
 import { ChampionCache } from './serving/champion-cache.ts';
-import { listenForChanges } from './serving/change-listener.ts';
+import { allOf, listenForChanges } from './serving/change-listener.ts';
 import { ForecastService, type ForecastServiceOptions } from './serving/forecast-service.ts';
 import { startTrainingWorker, type TrainingWorkerDeps } from './training/worker.ts';
 
@@ -67,8 +67,9 @@ export async function buildApp(opts: BuildOptions) {
   await app.register(backtestRoutes, { boss, queue, modelOverrides: overrides });
   if (serves) await app.register(predictRoutes, { forecasts, metrics });
 
-  // One LISTEN connection for promotions and price changes; forecasts are precomputed once it is up.
-  const listener = serves ? listenForChanges(env.DATABASE_URL, forecasts.handlers(), app.log) : undefined;
+  // One LISTEN connection for promotions and price changes; forecasts are precomputed once it is
+  // up, and the monitoring gauges recomputed for what changed.
+  const listener = serves ? listenForChanges(env.DATABASE_URL, allOf(forecasts.handlers(), app.monitoringGauges.handlers()), app.log) : undefined;
   forecasts.live = () => listener?.connected ?? false;
   app.addHook('onClose', async () => {
     forecasts.close();

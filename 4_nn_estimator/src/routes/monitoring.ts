@@ -32,6 +32,7 @@ const plugin: FastifyPluginAsync<MonitoringRouteOptions> = async (fastify, opts)
   });
   metrics = createMonitoringMetrics(app.registry, app.pool, monitor);
   app.decorate('monitor', monitor);
+  app.decorate('monitoringGauges', metrics);
 
   // Served forecasts are recorded from here, after the response is built, never delaying it.
   app.addHook('onSend', async (request, reply, payload) => {
@@ -41,7 +42,10 @@ const plugin: FastifyPluginAsync<MonitoringRouteOptions> = async (fastify, opts)
     }
     return payload;
   });
-  app.addHook('onClose', async () => { await monitor.flush(); });
+  app.addHook('onClose', async () => {
+    metrics?.close();
+    await monitor.flush();
+  });
 
   app.get('/monitoring', {
     schema: {
@@ -127,6 +131,8 @@ const plugin: FastifyPluginAsync<MonitoringRouteOptions> = async (fastify, opts)
 declare module 'fastify' {
   interface FastifyInstance {
     monitor: Monitor;
+    /** The live-error and drift gauges, refreshed on change events (app.ts wires the listener). */
+    monitoringGauges: ReturnType<typeof createMonitoringMetrics>;
   }
 }
 
