@@ -19,7 +19,9 @@ import { freePort } from './support/private-postgres.ts';
  * `npm test` (scripts/run-tests.sh leaves it out); run it with COMPOSE_TEST=1 (see ops/README.md).
  * COMPOSE=... picks the compose command ("docker-compose" v1 by default when installed, else
  * "docker compose"); COMPOSE_TEST_CACHE keeps the debootstrap root between runs;
- * COMPOSE_TEST_KEEP=1 leaves the engine running for a look after a failure.
+ * COMPOSE_TEST_KEEP=1 leaves the engine running for a look after a failure;
+ * COMPOSE_TEST_ENGINE=DIR reuses an engine started with `ops/compose/dockerd.sh start DIR` (its
+ * images and build cache too) and leaves it running.
  */
 const ENABLED = process.env.COMPOSE_TEST === '1';
 const TOKEN = 'compose-test-token-0123456789';
@@ -28,7 +30,8 @@ const NODE_SERVICES = ['2_load_data', '4_nn_estimator', '4_nn_estimator_worker',
 type Service = (typeof SERVICES)[number];
 
 const work = ENABLED ? mkdtempSync(path.join(tmpdir(), 'stocks-compose-')) : '';
-const engineDir = path.join(work, 'engine');
+const ownEngine = !process.env.COMPOSE_TEST_ENGINE;
+const engineDir = process.env.COMPOSE_TEST_ENGINE ?? path.join(work, 'engine');
 const DOCKER_HOST = `unix://${engineDir}/docker.sock`;
 const project = `stockscompose${process.pid}`;
 const startedAt = Date.now();
@@ -232,7 +235,7 @@ describe('docker compose up of docker-compose.yaml', {
 }, () => {
   let firstJob = '';
   before(async () => {
-    await step('start a private dockerd', () => run('bash', ['ops/compose/dockerd.sh', 'start', engineDir], { timeoutMs: 90_000 }));
+    if (ownEngine) await step('start a private dockerd', () => run('bash', ['ops/compose/dockerd.sh', 'start', engineDir], { timeoutMs: 90_000 }));
     await step('local base images (debootstrap, Node 22, Postgres, Prometheus)', () => run('bash', ['ops/compose/local-images.sh'], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, DOCKER_HOST, COMPOSE_TEST_CACHE: process.env.COMPOSE_TEST_CACHE ?? path.join(work, 'cache') },
       timeoutMs: 20 * 60_000,
@@ -260,7 +263,7 @@ describe('docker compose up of docker-compose.yaml', {
     }
     await step('down -v, stop dockerd, remove its data', async () => {
       await compose(['down', '-v', '--remove-orphans', '-t', '30'], 180_000, true);
-      await run('bash', ['ops/compose/dockerd.sh', 'stop', engineDir], { timeoutMs: 120_000, allowFail: true });
+      if (ownEngine) await run('bash', ['ops/compose/dockerd.sh', 'stop', engineDir], { timeoutMs: 120_000, allowFail: true });
       rmSync(work, { recursive: true, force: true });
     });
     const total = (Date.now() - startedAt) / 1000;
@@ -376,6 +379,17 @@ describe('docker compose up of docker-compose.yaml', {
         assert.equal(c.restartCount, was.restartCount, `${c.name} was restarted`);
       }
     }
+  });
+
+  test('the backtest CLI runs inside the estimator image', { timeout: 10 * 60_000 }, async () => {
+    const help = await compose(['exec', '-T', '4_nn_estimator', 'npm', 'run', '--silent', 'backtest', '--', '--help'], 120_000);
+    assert.match(help.out, /--ticker T/);
+    const run = await step('backtest in the container', () => compose(['exec', '-T', '4_nn_estimator', 'npm', 'run', '--silent', 'backtest', '--',
+      '--ticker', '^GSPC', '--origins', '3', '--horizon', '5', '--epochs', '2', '--window', '20', '--units', '8', '--max-bars', '300'], 8 * 60_000));
+    assert.match(run.out, /backtest: origin 3\/3/, 'progress is printed');
+    assert.match(run.out, /stored as backtest \d+/, run.out.slice(-3000));
+    const stored = await http('GET', `${await url('4_nn_estimator', 8002)}/backtests?ticker=%5EGSPC`);
+    assert.equal(stored.status, 200, stored.text);
   });
 
   test('Prometheus (the real ops/prometheus config) reports every target up', { timeout: 5 * 60_000 }, async () => {
