@@ -1,5 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController, type onRequestHookHandler } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
@@ -54,23 +54,13 @@ export async function createServiceApp(opts: ServiceOptions) {
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     // Answer slow clients instead of holding sockets forever.
     requestTimeout: 120_000,
-    // Logged by the hooks below instead: probes and scrapes at debug, the rest at info.
-    disableRequestLogging: true,
+    logController: new ProbesAtDebug(),
   };
   const app = Fastify(fastifyOptions).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
-  });
-  // Health checks and Prometheus scrapes arrive every few seconds from every probe: at info they
-  // would bury the requests people make.
-  const logAt = (url: string) => (PROBE_URL.test(url) ? 'debug' : 'info');
-  app.addHook('onRequest', async (request) => {
-    request.log[logAt(request.url)]({ req: request }, 'incoming request');
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    request.log[logAt(request.url)]({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
   });
 
   const registry = createRegistry(opts.service);
@@ -118,7 +108,25 @@ export async function createServiceApp(opts: ServiceOptions) {
   return app;
 }
 
-const PROBE_URL = /^\/(health|metrics)(\/|\?|$)/;
+/**
+ * Health checks and Prometheus scrapes arrive every few seconds from every probe: their request
+ * lines go at debug, so at info they do not bury the requests people make. Errors stay errors.
+ */
+class ProbesAtDebug extends LogController {
+  private static readonly PROBE_URL = /^\/(health|metrics)(\/|\?|$)/;
+  private levelOf(url: string): 'debug' | 'info' {
+    return ProbesAtDebug.PROBE_URL.test(url) ? 'debug' : 'info';
+  }
+
+  override incomingRequest(request: FastifyRequest): void {
+    request.log[this.levelOf(request.url)]({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) reply.log.error({ res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    else reply.log[this.levelOf(request.url)]({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
 
 function tokenCheck(token: string | undefined): onRequestHookHandler {
   if (!token) return async () => {};
