@@ -13,7 +13,7 @@ import { forecast, forecastBatch, NotEnoughHistoryError } from '../src/model/for
 import { buildModel, deserializeModel, serializeModel, toLayersModelJson } from '../src/model/lstm.ts';
 import { trainModel, type TrainResult } from '../src/model/train.ts';
 
-// Real daily AAPL bars from ../shared/market-data, parsed by the loader's own CSV parser.
+// Real daily AAPL bars (2020-2023, test/fixtures/market-data), parsed by the loader's own CSV parser.
 const aapl = await readMarketData('AAPL');
 const smallConfig: Partial<ModelConfig> = { window: 20, units: 8, epochs: 2 };
 let trained: TrainResult | undefined;
