@@ -8,6 +8,7 @@ export * as backtests from './backtests.ts';
 export * as monitoring from './monitoring.ts';
 export * from './locks.ts';
 export { migrate } from './migrate.ts';
+export { CHANNELS, type Channel } from './channels.ts';
 export type { UpsertResult, PriceCoverage } from './prices.ts';
 export type { JobRow, JobKind, JobStatus } from './jobs.ts';
 export type { ModelSummary, ModelArtifactRow, NewModelVersion, ErrorMetrics } from './models.ts';

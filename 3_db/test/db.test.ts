@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { DailyBar } from '@stocks/common';
 import { withTransaction } from '@stocks/common';
-import { migrate, models, prices, trySessionLock } from '../src/index.ts';
+import pg from 'pg';
+import { CHANNELS, migrate, models, prices, trySessionLock } from '../src/index.ts';
 import { createTestDatabase, type TestDatabase } from '../src/testing.ts';
 
 const bar = (date: string, close: number): DailyBar => ({ date, open: close, high: close + 1, low: close - 1, close, adj_close: close, volume: 1000 });
@@ -65,6 +66,32 @@ describe('3_db', () => {
     const champion = await models.getChampion(db.pool, 'TEST');
     assert.deepEqual([...champion!.weights], [1, 2, 3]);
     await assert.rejects(db.pool.query(`UPDATE models SET is_champion = true WHERE version = $1`, [v1]), /models_one_champion/);
+  });
+
+  test('the database announces every champion and price change on the named channels, however it is written', async () => {
+    const listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    const heard: Array<[string, string | undefined]> = [];
+    listener.on('notification', (msg) => heard.push([msg.channel, msg.payload]));
+    await listener.query(`LISTEN ${CHANNELS.championChanged}; LISTEN ${CHANNELS.pricesChanged}`);
+    const next = async (sql: string, params: unknown[] = []) => {
+      heard.length = 0;
+      await db.pool.query(sql, params);
+      await new Promise((r) => setTimeout(r, 100)); // notifications arrive after the commit
+      return [...heard];
+    };
+    try {
+      const base = await db.pool.query<{ version: number }>(`SELECT version FROM models WHERE ticker = 'TEST' AND NOT is_champion ORDER BY version`);
+      const [retired, rejected] = base.rows.map((r) => r.version);
+      // A manual crowning in plain SQL: one notification for the ticker, at commit.
+      assert.deepEqual(await next(`BEGIN; UPDATE models SET is_champion = false, status = 'retired' WHERE ticker = 'TEST' AND is_champion;
+        UPDATE models SET is_champion = true, status = 'champion' WHERE version = ${retired}; COMMIT`), [[CHANNELS.championChanged, 'TEST']]);
+      assert.deepEqual(await next(`UPDATE models SET alpha = 0.5 WHERE ticker = 'TEST' AND is_champion`), [[CHANNELS.championChanged, 'TEST']]);
+      assert.deepEqual(await next(`UPDATE models SET status_reason = 'noted' WHERE version = $1`, [rejected]), [], 'a non-champion row is not announced');
+      assert.deepEqual(await next(`INSERT INTO prices (ticker, date, close, source) VALUES ('TEST', '2024-03-01', 1, 'csv')`), [[CHANNELS.pricesChanged, 'TEST']]);
+    } finally {
+      await listener.end();
+    }
   });
 
   test('a ticker lock is exclusive and released when its holder releases it', async () => {

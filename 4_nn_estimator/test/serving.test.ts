@@ -31,6 +31,16 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
   }
 }
 
+/** Micro-batches run and the requests they held, as exported to Prometheus. */
+async function batchStats(target: App): Promise<{ batches: number; items: number }> {
+  const metrics = await target.registry.getMetricsAsJSON();
+  const values = (name: string) => (metrics.find((m) => m.name === name)?.values ?? []) as Array<{ value: number; metricName?: string }>;
+  return {
+    batches: values('forecast_batches_total')[0]?.value ?? 0,
+    items: values('forecast_batch_size').find((v) => v.metricName === 'forecast_batch_size_sum')?.value ?? 0,
+  };
+}
+
 describe('forecast serving', () => {
   let db: TestDatabase;
   let boss: PgBoss;
@@ -141,6 +151,32 @@ describe('forecast serving', () => {
     version = newVersion;
   });
 
+  test('a champion written by plain SQL (no code path of ours) switches every replica', async () => {
+    const current = await get(app);
+    const { rows } = await db.pool.query<{ version: number }>(`SELECT version FROM models WHERE ticker = 'AAPL' AND version <> $1 ORDER BY version LIMIT 1`, [current.model_version]);
+    const older = rows[0]!.version;
+    const crown = async (v: number) => {
+      // What an operator's manual fix looks like: no NOTIFY, no model_events, just the rows.
+      await db.pool.query(`BEGIN; UPDATE models SET is_champion = false, status = 'retired' WHERE ticker = 'AAPL' AND is_champion;
+        UPDATE models SET is_champion = true, status = 'champion' WHERE version = ${v}; COMMIT`);
+      for (const replica of [app, tfjsApp]) {
+        await until(`every replica serving version ${v}`, async () => ((await get(replica)).model_version === v ? true : undefined));
+      }
+    };
+    await crown(older);
+    await crown(current.model_version);
+    // An in-place edit of the champion (its alpha) is announced too: the served forecast follows it.
+    const edited = await get(app);
+    await db.pool.query(`UPDATE models SET alpha = 0 WHERE ticker = 'AAPL' AND is_champion`);
+    const naive = await until('the edited champion served', async () => {
+      const body = await get(tfjsApp);
+      return body.alpha === 0 ? body : undefined;
+    });
+    assert.ok(naive.forecast.every((p: { close: number }) => p.close === naive.forecast[0].close), 'alpha 0 is the naive forecast');
+    await db.pool.query(`UPDATE models SET alpha = $1 WHERE ticker = 'AAPL' AND is_champion`, [edited.alpha]);
+    await until('the restored champion served', async () => ((await get(app)).alpha === edited.alpha ? true : undefined));
+  });
+
   test('while the listener is down nothing is served from memory; on reconnect it is again', async () => {
     assert.equal((await get(app)).cached, true);
     await db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'nn_estimator_listener' AND datname = current_database()`);
@@ -160,10 +196,10 @@ describe('forecast serving', () => {
     const post = (target: App, payload: object) => target.inject({ method: 'POST', url: '/predict', payload });
     const sequential: Array<{ forecast: unknown }> = [];
     for (const body of bodies) sequential.push((await post(app, body)).json());
-    const stats = app.forecasts.batchStats();
+    const stats = await batchStats(app);
     assert.equal(stats.batches, stats.items, 'one at a time: one batch each');
     const concurrent = await Promise.all(bodies.map((body) => post(app, body)));
-    const after = app.forecasts.batchStats();
+    const after = await batchStats(app);
     const batches = after.batches - stats.batches;
     assert.equal(after.items - stats.items, bodies.length);
     assert.ok(batches < bodies.length / 4, `${bodies.length} concurrent requests ran in ${batches} batches`);

@@ -28,9 +28,6 @@ export class MicroBatcher<I, O> {
   private running = 0;
   readonly maxBatch: number;
   readonly maxWaitMs: number;
-  /** Batches run and items processed since creation (tests and metrics). */
-  batches = 0;
-  items = 0;
 
   constructor(private readonly runner: BatchRunner<I, O>, private readonly options: BatcherOptions = {}) {
     this.maxBatch = options.maxBatch ?? 64;
@@ -70,8 +67,6 @@ export class MicroBatcher<I, O> {
 
   private async runBatch(batch: Pending<I, O>[]): Promise<void> {
     this.running++;
-    this.batches++;
-    this.items += batch.length;
     this.options.onBatch?.(batch.length);
     try {
       const results = await this.runner(batch.map((p) => p.item));

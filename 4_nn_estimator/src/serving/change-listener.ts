@@ -1,16 +1,12 @@
 /** The replica's ears: one LISTEN connection on which Postgres announces new champions and prices. */
 import pg from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
-
-/** Postgres channel on which a promotion is announced to every estimator replica. */
-export const CHAMPION_CHANNEL = 'champion_changed';
-/** Postgres channel on which a trigger on `prices` announces each changed ticker (migration 003). */
-export const PRICES_CHANNEL = 'prices_changed';
+import { CHANNELS } from '@stocks/db';
 
 export interface ChangeHandlers {
-  /** A promotion (NOTIFY champion_changed, payload the ticker). */
+  /** A champion crowned, retired or edited (trigger on `models`, migration 005; '*' after a TRUNCATE). */
   champion(ticker: string): void;
-  /** New or changed prices (trigger on `prices`; '*' after a TRUNCATE). */
+  /** New or changed prices (trigger on `prices`, migration 003; '*' after a TRUNCATE). */
   prices(ticker: string): void;
   /** (Re)connected: notifications sent while we were away are lost, so drop everything. */
   reset(): void;
@@ -47,10 +43,10 @@ export function listenForChanges(databaseUrl: string, handlers: ChangeHandlers, 
     const c = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000, application_name: 'nn_estimator_listener' });
     c.on('notification', (msg) => {
       if (!msg.payload) return;
-      if (msg.channel === CHAMPION_CHANNEL) {
+      if (msg.channel === CHANNELS.championChanged) {
         log.info({ ticker: msg.payload }, 'champion changed; dropping cached model and forecasts');
         handlers.champion(msg.payload);
-      } else if (msg.channel === PRICES_CHANNEL) {
+      } else if (msg.channel === CHANNELS.pricesChanged) {
         log.debug({ ticker: msg.payload }, 'prices changed; dropping cached forecasts');
         handlers.prices(msg.payload);
       }
@@ -71,7 +67,7 @@ export function listenForChanges(databaseUrl: string, handlers: ChangeHandlers, 
     });
     try {
       await c.connect();
-      await c.query(`LISTEN ${CHAMPION_CHANNEL}; LISTEN ${PRICES_CHANNEL}`);
+      await c.query(`LISTEN ${CHANNELS.championChanged}; LISTEN ${CHANNELS.pricesChanged}`);
       if (closed) {
         await c.end().catch(() => {});
         return;

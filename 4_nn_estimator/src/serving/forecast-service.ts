@@ -5,7 +5,7 @@
  * POST: micro-batching, so concurrent requests for one champion share one forward pass.
  *
  * Staleness: an entry belongs to (ticker, champion version, last bar date). Replicas learn of
- * changes by LISTEN (champion_changed from promotions, prices_changed from a trigger on `prices`);
+ * changes by LISTEN (champion_changed from a trigger on `models`, prices_changed from one on `prices`);
  * each invalidation bumps the ticker's generation, and a computation that started before it is not
  * stored. While the listener is disconnected nothing is served from memory (a NOTIFY could be
  * missed), and on reconnect everything is dropped and recomputed.
@@ -82,25 +82,21 @@ export class ForecastService {
     return { ...forecast, computed_at: new Date().toISOString(), cached: false };
   }
 
-  /** Batches run and items they held, over every champion (tests, bench). */
-  batchStats(): { batches: number; items: number } {
-    let batches = 0;
-    let items = 0;
-    for (const b of this.batchers.values()) {
-      batches += b.batches;
-      items += b.items;
-    }
-    return { batches: batches + this.retiredBatches.batches, items: items + this.retiredBatches.items };
-  }
-
   cachedTickers(): string[] {
     return [...this.entries.keys()];
   }
 
   /** Listener callbacks: what a replica does when told something changed. */
   handlers(): ChangeHandlers {
+    const dropEverything = () => {
+      this.champions.invalidateAll();
+      for (const key of [...this.batchers.keys()]) this.dropBatchers(key.split('\u0000')[0]!);
+      this.invalidateAll();
+      void this.precomputeAll();
+    };
     return {
       champion: (ticker) => {
+        if (ticker === '*') return dropEverything();
         this.champions.invalidate(ticker);
         this.dropBatchers(ticker);
         this.invalidate(ticker);
@@ -115,12 +111,7 @@ export class ForecastService {
         this.invalidate(ticker);
         this.schedulePrecompute([ticker]);
       },
-      reset: () => {
-        this.champions.invalidateAll();
-        for (const ticker of [...this.batchers.keys()]) this.dropBatchers(ticker.split('\u0000')[0]!);
-        this.invalidateAll();
-        void this.precomputeAll();
-      },
+      reset: dropEverything,
       lost: () => this.invalidateAll(),
     };
   }
@@ -217,8 +208,6 @@ export class ForecastService {
     return task;
   }
 
-  private retiredBatches = { batches: 0, items: 0 };
-
   private batcherOf(champion: LoadedChampion): MicroBatcher<ForecastRequest, Forecast> {
     const key = `${champion.ticker}\u0000${champion.version}`;
     let batcher = this.batchers.get(key);
@@ -237,14 +226,8 @@ export class ForecastService {
   }
 
   private dropBatchers(ticker: string): void {
-    for (const [key, b] of this.batchers) {
-      if (key.startsWith(`${ticker}\u0000`)) {
-        // Requests already queued still finish on the batcher's own (old) champion.
-        this.retiredBatches.batches += b.batches;
-        this.retiredBatches.items += b.items;
-        this.batchers.delete(key);
-      }
-    }
+    // Requests already queued still finish on the batcher's own (old) champion.
+    for (const key of [...this.batchers.keys()]) if (key.startsWith(`${ticker}\u0000`)) this.batchers.delete(key);
   }
 }
 

@@ -1,12 +1,12 @@
 /**
  * Who becomes a ticker's champion: the rule a trained challenger must pass, and the manual
- * promotion and rollback. Every change is recorded in model_events and announced to every replica.
+ * promotion and rollback. Every change is recorded in model_events; the trigger on `models`
+ * (migration 005) announces it to every replica.
  */
 import { HttpError, type Pool, withTransaction } from '@stocks/common';
 import { models } from '@stocks/db';
 import { relativeMase } from '../model/metrics.ts';
 import type { TrainResult } from '../model/train.ts';
-import { CHAMPION_CHANNEL } from '../serving/change-listener.ts';
 
 export interface ChampionChange {
   ticker: string;
@@ -38,7 +38,6 @@ async function changeChampion(pool: Pool, ticker: string, version: number, actio
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`champion:${ticker}`]);
     const previous = (await models.getChampionVersion(tx, ticker)) ?? null;
     await models.setChampion(tx, ticker, version, action, reason);
-    await tx.query('SELECT pg_notify($1, $2)', [CHAMPION_CHANNEL, ticker]);
     return { ticker, champion_version: version, previous_version: previous, action };
   });
 }

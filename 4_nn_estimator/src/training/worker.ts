@@ -8,7 +8,6 @@ import type { BacktestInput, BacktestResult } from '../model/backtest.ts';
 import type { TrainInput, TrainResult, WarmStart } from '../model/train.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { ScalerJSON } from '../model/scaler.ts';
-import { CHAMPION_CHANNEL } from '../serving/change-listener.ts';
 import { promotionDecision } from './promotion.ts';
 import { releaseJob, TRAINING_QUEUE, type TrainingJobData } from './queue.ts';
 import { prewarmTrainingThread, runBacktestInThread, runTrainingInThread, TrainingAbortedError } from './runner.ts';
@@ -182,10 +181,8 @@ async function runJob(deps: TrainingWorkerDeps, data: TrainingJobData, attempt: 
 
   const version = await withTransaction(pool, async (tx) => {
     const v = await models.insertModelVersion(tx, toNewVersion(data, result, warmStart ? champion!.version : null), decision);
-    if (decision.promote) {
-      await tickers.clearFullRetrain(tx, data.ticker);
-      await tx.query('SELECT pg_notify($1, $2)', [CHAMPION_CHANNEL, data.ticker]);
-    }
+    // A promotion is announced to every replica by the trigger on `models` (migration 005).
+    if (decision.promote) await tickers.clearFullRetrain(tx, data.ticker);
     await jobs.markJobSucceeded(tx, data.job_id, v, attempt.fence);
     return v;
   });

@@ -1,11 +1,10 @@
-/** Store a model as a ticker's champion the way a training job does (insert + NOTIFY in one transaction). */
+/** Store a model as a ticker's champion the way a training job does (the trigger on `models` announces it). */
 import { type Pool, withTransaction } from '@stocks/common';
 import { models } from '@stocks/db';
 import type { ModelConfig } from '../../src/model/config.ts';
 import type { IntervalModel } from '../../src/model/intervals.ts';
 import type { ModelArtifact } from '../../src/model/lstm.ts';
 import type { ScalerJSON } from '../../src/model/scaler.ts';
-import { CHAMPION_CHANNEL } from '../../src/serving/change-listener.ts';
 
 export interface ChampionParts {
   artifact: ModelArtifact;
@@ -43,7 +42,6 @@ export async function storeChampion(pool: Pool, ticker: string, parts: ChampionP
       duration_ms: 1,
       backend: 'test',
     }, { promote: true, reason: 'stored by a test' });
-    await tx.query('SELECT pg_notify($1, $2)', [CHAMPION_CHANNEL, ticker]);
     return version;
   });
 }
