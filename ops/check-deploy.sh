@@ -244,6 +244,7 @@ let bad = 0;
 const say = (okay, msg) => { console.log(`${okay ? '  ok  ' : '  FAIL'} ${msg}`); if (!okay) bad++; };
 const KNOWN = new Set(`http_requests_total http_request_duration_seconds_bucket http_request_duration_seconds_count http_request_duration_seconds_sum
 process_resident_memory_bytes process_cpu_seconds_total nodejs_eventloop_lag_p99_seconds nodejs_heap_size_used_bytes
+db_pool_total_connections db_pool_idle_connections db_pool_waiting_clients
 yahoo_requests_total yahoo_circuit_open yahoo_request_duration_seconds_bucket yahoo_retries_total rows_ingested_total rows_rejected_total
 training_jobs_total training_jobs training_duration_seconds_bucket training_final_loss model_champion_version model_validation_mae
 model_validation_mape model_skill_vs_naive forecast_requests_total forecast_cache_hits_total forecast_cache_misses_total
