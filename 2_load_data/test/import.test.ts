@@ -41,8 +41,8 @@ describe('POST /import', () => {
     const res = await post('AAPL', createReadStream(csvFile('AAPL.csv')));
     assert.equal(res.statusCode, 200, res.body);
     assert.deepEqual(res.json(), {
-      ticker: 'AAPL', source: 'import', read: 1006, stored: 1006, inserted: 1006, updated: 0, rejected: {},
-      first_date: '2020-01-02', last_date: '2023-12-29',
+      ticker: 'AAPL', source: 'import', read: 1509, stored: 1509, inserted: 1509, updated: 0, rejected: {},
+      first_date: '2018-01-02', last_date: '2023-12-29',
     });
     const again = await post('aapl', createReadStream(csvFile('AAPL.csv')));
     assert.deepEqual([again.json().inserted, again.json().updated], [0, 0]);
@@ -134,7 +134,7 @@ describe('POST /import', () => {
 
   test('the import is counted in rows_ingested_total and rows_rejected_total', async () => {
     const metrics = (await app.inject('/metrics')).body;
-    assert.match(metrics, /rows_ingested_total\{[^}]*ticker="AAPL"[^}]*kind="inserted"[^}]*\} 1006/);
+    assert.match(metrics, /rows_ingested_total\{[^}]*ticker="AAPL"[^}]*kind="inserted"[^}]*\} 1509/);
     assert.match(metrics, /rows_rejected_total\{[^}]*ticker="TEST"[^}]*reason="null_bar"[^}]*\} 1/);
   });
 });

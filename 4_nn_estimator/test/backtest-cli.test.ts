@@ -25,8 +25,8 @@ test('a backtest prints its progress on stderr and its result on stdout', async 
   const r = await run('--ticker', 'AAPL', '--csv', 'test/fixtures/market-data/AAPL.csv', '--origins', '3', '--horizon', '2',
     '--retrain-every', '2', '--epochs', '1', '--window', '10', '--units', '4', '--max-bars', '200');
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /backtest: AAPL, 1006 bars, backend cpu/);
+  assert.match(r.stderr, /backtest: AAPL, 1509 bars, backend cpu/);
   assert.match(r.stderr, /backtest: origin 1\/3 \([\d-]+\), 1 fit/);
   assert.match(r.stderr, /backtest: origin 3\/3 \([\d-]+\), 2 fit/);
-  assert.match(r.stdout, /AAPL: 1006 bars, backend cpu/);
+  assert.match(r.stdout, /AAPL: 1509 bars, backend cpu/);
 });
