@@ -18,7 +18,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-/** The shared real data, next to the repo (never copied into it). */
 /** Small real histories the tests ship (cut from the shared files; test/fixtures/market-data/SOURCES.md). */
 export const MARKET_DATA_DIR = path.join(REPO_ROOT, 'test', 'fixtures', 'market-data');
 export const FIXTURES_DIR = path.join(MARKET_DATA_DIR, 'yahoo-fixtures');
