@@ -129,7 +129,7 @@ describe('2_load_data over HTTP, yahoo source replayed', () => {
 
   test('a transient fault (503 twice) is retried and the load succeeds', async () => {
     yahoo.setFault({ kind: 'status', status: 503, times: 2 });
-    const res = await load({ ticker: 'NVDA', start_date: '2022-03-01', end_date: '2022-03-02' });
+    const res = await load({ ticker: 'MSFT', start_date: '2021-01-04', end_date: '2021-01-05' });
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(res.json().inserted, 2);
   });
