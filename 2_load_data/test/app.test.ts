@@ -195,6 +195,7 @@ describe('2_load_data over HTTP, yahoo source replayed', () => {
     const metrics = await app.inject('/metrics');
     assert.match(metrics.body, /rows_ingested_total\{.*ticker="AAPL".*\} 49/);
     assert.match(metrics.body, /yahoo_requests_total\{outcome="ok"/);
+    assert.match(metrics.body, /^yahoo_circuit_open\{[^}]*\} 0$/m, 'the breaker is closed after good loads');
     assert.match(metrics.body, /http_requests_total\{/);
     const docs = await app.inject('/docs/json');
     assert.equal(docs.statusCode, 200);
