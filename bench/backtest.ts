@@ -11,19 +11,14 @@
  * Beside them, a ridge regression on close + OHLCV features (bench/support/ridge-reference.ts)
  * checks whether richer inputs hold skill the LSTM misses.
  */
-import { createReadStream } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { DailyBar } from '@stocks/common';
-import { collectBars } from '../2_load_data/src/csv.ts';
+import { readMarketData } from '../test/support/market-data.ts';
 import { initBackend, isBackendName } from '../4_nn_estimator/src/training/backend.ts';
 import { runBacktest, type BacktestResult } from '../4_nn_estimator/src/model/backtest.ts';
 import type { ModelConfig } from '../4_nn_estimator/src/model/config.ts';
 import { trainModel, type TrainInput, type TrainResult } from '../4_nn_estimator/src/model/train.ts';
 import { ridgeReferenceMase } from './support/ridge-reference.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DATA_DIR = path.resolve(repoRoot, '..', 'shared', 'market-data');
 const TICKERS = (process.env.BENCH_TICKERS ?? 'AAPL,AMZN,BTC-USD,GOOG,MSFT,NVDA,TSLA,^GSPC').split(',');
 const HORIZON = 5;
 const ORIGINS = Number(process.env.BENCH_ORIGINS ?? 40);
@@ -36,8 +31,7 @@ const CANDIDATES: Array<Partial<ModelConfig>> = [
 ];
 
 async function readBars(ticker: string): Promise<DailyBar[]> {
-  const { bars } = await collectBars(createReadStream(path.join(DATA_DIR, `${ticker}.csv`)));
-  return ticker === '^GSPC' ? bars.slice(-GSPC_BARS) : bars;
+  return readMarketData(ticker, ticker === '^GSPC' ? GSPC_BARS : undefined);
 }
 
 /** Mean over steps 1..h of MAE / naive MAE on the validation windows. */

@@ -14,21 +14,16 @@
  * (^GSPC = the newest, GSPC-B and GSPC-C the two before): 13,584 + 3,286 + 8,130 = 25,000.
  */
 import { createReadStream } from 'node:fs';
-import path from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { type DailyBar, withTransaction } from '@stocks/common';
 import { prices } from '@stocks/db';
 import { createTestDatabase } from '@stocks/db/testing';
-import { collectBars } from '../2_load_data/src/csv.ts';
 import { importCsv } from '../2_load_data/src/ingest.ts';
 import { cleanBars } from '../2_load_data/src/quality.ts';
-
-const MARKET_DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'market-data');
-const file = (name: string) => path.join(MARKET_DATA, name);
+import { marketDataFile, readMarketData } from '../test/support/market-data.ts';
 
 async function readBars(name: string): Promise<DailyBar[]> {
-  return cleanBars((await collectBars(createReadStream(file(name)))).bars).bars;
+  return cleanBars(await readMarketData(name.replace(/\.csv$/, ''))).bars;
 }
 
 async function dataset(): Promise<Map<string, DailyBar[]>> {
@@ -51,7 +46,7 @@ try {
   await speed();
   // --- memory: stream-import long files in chunks inside one transaction (the dataset above is garbage by now).
   await db.pool.query('TRUNCATE prices');
-  await memory('^GSPC.csv (96 years, 24,114 rows) via importCsv', () => importCsv(db.pool, '^GSPC', createReadStream(file('^GSPC.csv'))));
+  await memory('^GSPC.csv (96 years, 24,114 rows) via importCsv', () => importCsv(db.pool, '^GSPC', createReadStream(marketDataFile('^GSPC'))));
   await memory('synthetic SYNTH-USD, every day 1900-01-01..2024-12-31 (125 years), streamed from a generator',
     () => importCsv(db.pool, 'SYNTH-USD', Readable.from(syntheticCsv('1900-01-01', '2024-12-31'))));
 } finally {

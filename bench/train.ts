@@ -6,17 +6,12 @@
  * one the backtest bench and the tests use sizes of (window 20, units 8). Targets: full training
  * under 60 s on wasm; fine-tune under 10% of a full training.
  */
-import { createReadStream } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { collectBars } from '../2_load_data/src/csv.ts';
+import { readMarketData } from '../test/support/market-data.ts';
 import { initBackend, isBackendName } from '../4_nn_estimator/src/training/backend.ts';
 import type { ModelConfig } from '../4_nn_estimator/src/model/config.ts';
 import { trainModel } from '../4_nn_estimator/src/model/train.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { bars: all } = await collectBars(createReadStream(path.resolve(repoRoot, '..', 'shared', 'market-data', '^GSPC.csv')));
-const bars = all.slice(-2520 - 5);
+const bars = await readMarketData('^GSPC', 2520 + 5);
 const history = bars.slice(0, -5); // 10 years; the last 5 days arrive later
 const backend = await initBackend(isBackendName(process.env.TF_BACKEND) ? process.env.TF_BACKEND : undefined);
 

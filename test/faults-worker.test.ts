@@ -16,7 +16,8 @@ import { type RunningService, startService, stopService } from './support/stack.
  * The worker that gets killed trains with many epochs (it must still be fitting when the signal
  * arrives); the one that takes over trains with one epoch (the test stays short).
  */
-const SLOW_FIT = { ...SMALL_MODEL, TRAIN_EPOCHS: '1000' };
+// Long enough to be interrupted however slow the machine: early stopping would end it in seconds.
+const SLOW_FIT = { ...SMALL_MODEL, TRAIN_EPOCHS: '1000', TRAIN_PATIENCE: '1000' };
 const workerId = (s: RunningService) => `${hostname()}:${s.process.pid}`;
 
 interface Snapshot {

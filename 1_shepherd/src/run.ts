@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
-import { callJson, lastCompletedTradingDay, type Pool } from '@stocks/common';
+import { lastCompletedTradingDay, type Pool } from '@stocks/common';
 import { models, prices, runs, trySessionLock, type RunStatus, type RunTrigger } from '@stocks/db';
+import { estimatorClient, type Job, loaderClient } from './clients/index.ts';
 import type { ShepherdMetrics } from './metrics.ts';
 import { planTicker } from './policy.ts';
 
@@ -92,14 +93,13 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
       initialHistoryYears: deps.initialHistoryYears,
     };
     const plan = planTicker(planInput);
-    const requestId = `shepherd-run-${runId}-${ticker}`;
+    const ctx = { requestId: `shepherd-run-${runId}-${ticker}`, token: deps.apiToken };
+    const estimator = estimatorClient(deps.estimatorUrl);
     let newBars = 0;
     if (plan.load) {
       step = 'load';
       started = new Date();
-      const loaded = await callJson<{ inserted: number; updated: number; fetched: number; last_date: string | null }>(
-        deps.loadDataUrl, '/load', { body: { ticker, ...plan.load }, requestId, token: deps.apiToken },
-      );
+      const loaded = await loaderClient(deps.loadDataUrl).load({ ticker, ...plan.load }, ctx);
       newBars = loaded.inserted + loaded.updated;
       await record('load', 'succeeded', started, { ...plan.load, ...loaded });
     } else {
@@ -112,7 +112,7 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
     let monitoringDetail: Record<string, unknown> = {};
     if (plan.training === 'fine-tune-if-new-data' && newBars > 0) {
       try {
-        const m = await callJson<MonitoringView>(deps.estimatorUrl, `/monitoring?ticker=${encodeURIComponent(ticker)}`, { requestId, timeoutMs: 30_000 });
+        const m = await estimator.monitoring(ticker, { requestId: ctx.requestId });
         decided = planTicker({ ...planInput, monitoring: { fullRetrainAdvised: m.retrain.full_retrain_advised, reasons: m.retrain.reasons } });
         monitoringDetail = {
           monitoring: {
@@ -138,10 +138,8 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
         : 'monitoring_error' in monitoringDetail ? 'new bars (monitoring unavailable: fine-tune)' : 'new bars; no drift and the champion is not worse than naive';
     step = kind;
     started = new Date();
-    const job = await callJson<{ job_id: string }>(deps.estimatorUrl, kind === 'train' ? '/train' : '/fine-tune', {
-      body: { ticker }, requestId, token: deps.apiToken,
-    });
-    const final = await waitForJob(deps, job.job_id, requestId);
+    const job = await estimator.submit(kind, { ticker }, ctx);
+    const final = await waitForJob(deps, job.job_id, ctx.requestId);
     if (final.status !== 'succeeded') throw new Error(`job ${job.job_id} ${final.status}: ${final.error ?? 'no error given'}`);
     await record(kind, 'succeeded', started, { job_id: job.job_id, model_version: final.model_version, reason, ...monitoringDetail });
     return 'ok';
@@ -155,21 +153,12 @@ async function shepherdTicker(deps: RunDeps, runId: number, ticker: string, log:
   }
 }
 
-interface JobView { status: string; model_version?: number; error?: string }
-
-/** The part of the estimator's GET /monitoring the shepherd reads. */
-interface MonitoringView {
-  retrain: { full_retrain_advised: boolean; reasons: string[] };
-  drift: { detected: boolean; p_value: number | null; threshold: number };
-  champion_live: { worse_than_naive: boolean } | null;
-}
-
-async function waitForJob(deps: RunDeps, jobId: string, requestId: string): Promise<JobView> {
+async function waitForJob(deps: RunDeps, jobId: string, requestId: string): Promise<Job> {
   const deadline = Date.now() + deps.jobWaitTimeoutMs;
   for (;;) {
     let status = 'unknown';
     try {
-      const job = await callJson<JobView>(deps.estimatorUrl, `/jobs/${jobId}`, { requestId, timeoutMs: 10_000 });
+      const job = await estimatorClient(deps.estimatorUrl).job(jobId, { requestId });
       if (job.status === 'succeeded' || job.status === 'failed') return job;
       status = job.status;
     } catch (err) {

@@ -7,9 +7,8 @@
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { baseEnvSchema, createPool, loadEnv, redactUrl, TICKER_PATTERN } from '@stocks/common';
+import { baseEnvSchema, createPool, CsvParseError, loadEnv, redactUrl, TICKER_PATTERN } from '@stocks/common';
 import { migrate } from '@stocks/db';
-import { CsvParseError } from './csv.ts';
 import { importCsv } from './ingest.ts';
 
 const args = process.argv.slice(2).filter((a) => a !== '--');

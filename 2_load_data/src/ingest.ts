@@ -1,6 +1,5 @@
-import { type DailyBar, type Pool, type PoolClient, withTransaction } from '@stocks/common';
+import { type CsvInput, type DailyBar, parseYahooCsv, type Pool, type PoolClient, toDailyBar, withTransaction } from '@stocks/common';
 import { corporateActions, prices, tickers } from '@stocks/db';
-import { type CsvInput, parseYahooCsv, toDailyBar } from './csv.ts';
 import { cleanBars, mergeRejected } from './quality.ts';
 import type { ImportResponse, LoadResponse } from './schemas.ts';
 import type { FetchResult, MarketDataSource } from './sources/types.ts';

@@ -18,8 +18,7 @@
  *
  * Rejected bars are counted by reason, never silently dropped.
  */
-import type { DailyBar } from '../../common/src/bars.ts';
-import { ISO_DATE } from '../../common/src/bars.ts';
+import { type DailyBar, ISO_DATE } from '@stocks/common';
 
 export const CLOSE_RANGE_TOLERANCE = 0.005;
 /** The sane range of a bar's date, the same bounds POST /load accepts. */

@@ -3,8 +3,7 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { DailyBar } from '../../common/src/bars.ts';
-import { collectBars, CsvParseError, parseYahooCsv, type CsvInput } from '../src/csv.ts';
+import { collectBars, CsvParseError, type CsvInput, type DailyBar, parseYahooCsv } from '@stocks/common';
 import { sampleCsvPath } from '../src/sources/sample.ts';
 import { MARKET_DATA_DIR } from './support/yahoo-replay.ts';
 
@@ -88,7 +87,18 @@ describe('parseYahooCsv edge cases', () => {
     assert.equal(err.line, 5);
   });
 
+  it('reads quoted fields, as spreadsheets export them', async () => {
+    const text = `"Date","Open","High","Low","Close","Adj Close","Volume"\r\n"2020-01-02","100.5","101","99.5","100.75","100.7","1200"\r\n2020-01-03,"1e2",,"null",100,100,"0"\n`;
+    assert.deepEqual(await rows(text), [
+      { line: 2, date: '2020-01-02', open: 100.5, high: 101, low: 99.5, close: 100.75, adj_close: 100.7, volume: 1200 },
+      { line: 3, date: '2020-01-03', open: 100, high: null, low: null, close: 100, adj_close: 100, volume: 0 },
+    ]);
+  });
+
   const malformed: Array<[string, string, number, RegExp]> = [
+    ['a quoted thousands separator', `${YAHOO_HEADER}\n2020-01-02,1,1,1,"1,234.5",1,1\n`, 2, /close "1,234.5" has a thousands separator; write numbers without grouping, like 1234.5/],
+    ['an unquoted thousands separator', `${YAHOO_HEADER}\n2020-01-02,1,1,1,1,234.5,1,1\n`, 2, /expected 7 columns, found 8.*thousands separator, like 1,234.5, splits into two columns/],
+    ['an unclosed quote', `${YAHOO_HEADER}\n2020-01-02,1,1,1,"1,1,1\n`, 2, /quote/i],
     ['wrong column count', `${YAHOO_HEADER}\n2020-01-02,1,1,1,1,1,1\n2020-01-03,1,1,1,1,1\n`, 3, /expected 7 columns, found 6/],
     ['unparsable date', `${YAHOO_HEADER}\n01/02/2020,1,1,1,1,1,1\n`, 2, /unparsable date "01\/02\/2020"/],
     ['impossible date', `${YAHOO_HEADER}\n2021-02-30,1,1,1,1,1,1\n`, 2, /invalid calendar date/],

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { createReadStream } from 'node:fs';
-import path from 'node:path';
 import { describe, it } from 'node:test';
-import type { DailyBar } from '../../common/src/bars.ts';
-import { collectBars } from '../src/csv.ts';
+import type { DailyBar } from '@stocks/common';
+import { readMarketData } from '../../test/support/market-data.ts';
 import { cleanBars } from '../src/quality.ts';
-import { MARKET_DATA_DIR } from './support/yahoo-replay.ts';
 
 const bar = (date: string, over: Partial<DailyBar> = {}): DailyBar => ({
   date, open: 10, high: 11, low: 9, close: 10.5, adj_close: 10.4, volume: 1000, ...over,
@@ -65,7 +62,7 @@ describe('cleanBars', () => {
   });
 
   it('^GSPC: keeps every real row; 1962-01-02..1982-04-19 keep their close with open null; pre-1950 zero volume kept', async () => {
-    const { bars: raw } = await collectBars(createReadStream(path.join(MARKET_DATA_DIR, '^GSPC.csv')));
+    const raw = await readMarketData('^GSPC');
     const { bars, rejected } = cleanBars(raw);
     assert.deepEqual(rejected, {});
     assert.equal(bars.length, 127);

@@ -7,6 +7,8 @@ import { backtestRoutes } from './routes/backtests.ts';
 import { modelRoutes } from './routes/models.ts';
 import { predictRoutes } from './routes/predict.ts';
 import { monitoringRoutes } from './routes/monitoring.ts';
+import { createMonitoringMetrics } from './monitoring/metrics.ts';
+import { Monitor } from './monitoring/monitor.ts';
 import { pageRoutes } from './routes/page.ts';
 import { ChampionCache } from './serving/champion-cache.ts';
 import { allOf, listenForChanges } from './serving/change-listener.ts';
@@ -53,13 +55,32 @@ export async function buildApp(opts: BuildOptions) {
       else app.log.warn({ ticker, version, reason, max_abs_diff: check?.maxAbsDiff }, 'champion loaded; serving with TF.js (compiled path not used)');
     },
   });
-  const forecasts = new ForecastService(pool, champions, metrics, app.log, opts.serving);
+  // Live monitoring: every GET /predict answer is recorded by the forecast service that served it.
+  let monitoringMetrics: ReturnType<typeof createMonitoringMetrics> | undefined;
+  const monitor = new Monitor(pool, {
+    driftThreshold: env.DRIFT_THRESHOLD,
+    driftRecentDays: env.DRIFT_RECENT_DAYS,
+    minRealised: env.LIVE_MIN_REALISED,
+    log: app.log,
+    onRecorded: (outcome, points) => {
+      monitoringMetrics?.writes.inc({ outcome });
+      if (outcome === 'stored') monitoringMetrics?.recorded.inc(points);
+      else monitoringMetrics?.recordErrors.inc();
+    },
+  });
+  monitoringMetrics = createMonitoringMetrics(app.registry, pool, monitor);
+  const monitoringGauges = monitoringMetrics;
+  app.addHook('onClose', async () => {
+    monitoringGauges.close();
+    await monitor.flush();
+  });
+  const forecasts = new ForecastService(pool, champions, metrics, app.log, opts.serving, monitor);
   const queue = { retryLimit: env.JOB_RETRY_LIMIT, expireInSeconds: env.JOB_TIMEOUT_SECONDS };
   const overrides = modelOverrides(env);
   // A worker-only replica trains; it must not also load every new champion and precompute
   // forecasts on each promotion (that work would grow with the number of workers).
   const serves = env.ESTIMATOR_ROLE !== 'worker';
-  await app.register(monitoringRoutes, { env }); // before predictRoutes: its onSend hook records served forecasts
+  await app.register(monitoringRoutes, { monitor });
   if (serves) await app.register(pageRoutes);
   await app.register(trainingRoutes, { boss, queue, modelOverrides: overrides });
   await app.register(jobRoutes);
@@ -69,7 +90,7 @@ export async function buildApp(opts: BuildOptions) {
 
   // One LISTEN connection for promotions and price changes; forecasts are precomputed once it is
   // up, and the monitoring gauges recomputed for what changed.
-  const listener = serves ? listenForChanges(env.DATABASE_URL, allOf(forecasts.handlers(), app.monitoringGauges.handlers()), app.log) : undefined;
+  const listener = serves ? listenForChanges(env.DATABASE_URL, allOf(forecasts.handlers(), monitoringGauges.handlers()), app.log) : undefined;
   forecasts.live = () => listener?.connected ?? false;
   app.addHook('onClose', async () => {
     forecasts.close();
@@ -86,5 +107,5 @@ export async function buildApp(opts: BuildOptions) {
     });
     app.addHook('onClose', async () => { await stopping; });
   }
-  return Object.assign(app, { champions, forecasts, changeListener: listener });
+  return Object.assign(app, { champions, forecasts, monitor, monitoringGauges, changeListener: listener });
 }

@@ -1,7 +1,7 @@
 /** Walk-forward backtest from the command line (also inside the estimator image); USAGE says how. */
 import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { DailyBar } from '@stocks/common';
+import { collectBars, type DailyBar } from '@stocks/common';
 import { initBackend, isBackendName } from './training/backend.ts';
 import { type BacktestProgress, formatBacktest, runBacktest } from './model/backtest.ts';
 import type { ModelConfig } from './model/config.ts';
@@ -91,8 +91,6 @@ async function main(): Promise<void> {
   let store: ((r: Awaited<ReturnType<typeof runBacktest>>) => Promise<number>) | undefined;
   let close = async () => {};
   if (values.csv) {
-    // Loaded only for --csv: the estimator image does not ship the loader's CSV parser.
-    const { collectBars } = await import('../../2_load_data/src/csv.ts');
     bars = (await collectBars(createReadStream(values.csv))).bars;
   } else {
     const { createPool } = await import('@stocks/common');

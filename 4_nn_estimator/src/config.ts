@@ -9,6 +9,8 @@ export const estimatorEnvSchema = baseEnvSchema.extend({
   TRAIN_EPOCHS: z.coerce.number().int().min(1).max(1000).optional(),
   MODEL_WINDOW: z.coerce.number().int().min(5).max(250).optional(),
   MODEL_UNITS: z.coerce.number().int().min(1).max(512).optional(),
+  /** Epochs without improvement before a fit stops early (the model's default: 5). */
+  TRAIN_PATIENCE: z.coerce.number().int().min(1).max(1000).optional(),
   /** Most recent bars a full training uses (~10 years); older history adds time, not skill. */
   TRAIN_MAX_BARS: z.coerce.number().int().min(100).default(2520),
   /** A training attempt longer than this is presumed dead and retried by another worker. */
@@ -36,5 +38,6 @@ export function modelOverrides(env: EstimatorEnv): Record<string, number> {
   if (env.TRAIN_EPOCHS) o.epochs = env.TRAIN_EPOCHS;
   if (env.MODEL_WINDOW) o.window = env.MODEL_WINDOW;
   if (env.MODEL_UNITS) o.units = env.MODEL_UNITS;
+  if (env.TRAIN_PATIENCE) o.patience = env.TRAIN_PATIENCE;
   return o;
 }

@@ -183,3 +183,5 @@ export const backtestsResponseSchema = z.object({ ticker: z.string(), backtests:
 export const backtestDetailSchema = backtestSummarySchema.extend({ per_origin: z.array(z.record(z.string(), z.unknown())) });
 export type BacktestSummary = z.infer<typeof backtestSummarySchema>;
 export type BacktestDetail = z.infer<typeof backtestDetailSchema>;
+export type PredictResponse = z.infer<typeof forecastSchema>;
+export type ChampionChange = z.infer<typeof championChangeSchema>;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { readMarketData } from '../../test/support/market-data.ts';
-import type { DailyBar } from '../../common/src/bars.ts';
+import type { DailyBar } from '@stocks/common';
 import { MicroBatcher } from '../src/serving/batcher.ts';
 import { CompiledLstm, compileModel, TfjsPredictor, verifyCompiled } from '../src/model/compiled.ts';
 import { mulberry32 } from '../src/model/random.ts';

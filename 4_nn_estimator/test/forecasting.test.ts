@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import type { DailyBar } from '../../common/src/bars.ts';
+import type { DailyBar } from '@stocks/common';
 import { readMarketData } from '../../test/support/market-data.ts';
 import { initBackend, isBackendName } from '../src/training/backend.ts';
 import { planOrigins, runBacktest, BacktestRangeError } from '../src/model/backtest.ts';

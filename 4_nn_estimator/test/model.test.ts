@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readMarketData } from '../../test/support/market-data.ts';
 import fc from 'fast-check';
-import type { DailyBar } from '../../common/src/bars.ts';
+import type { DailyBar } from '@stocks/common';
 import { driftForecast, forecastWindows, movingAverageForecast, naiveForecast } from '../src/model/baselines.ts';
 import { resolveModelConfig } from '../src/model/config.ts';
 import { buildDataset, minimumBarsForTraining, NotEnoughBarsError, requiredHistory } from '../src/model/dataset.ts';

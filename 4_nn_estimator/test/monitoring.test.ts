@@ -106,7 +106,9 @@ describe('live monitoring over HTTP (real AAPL bars, actuals arriving after the 
     // The same forecast again (and a shorter one): answered, nothing written.
     for (const h of [5, 3, 5]) assert.equal((await app.inject(`/predict?ticker=AAPL&horizon=${h}`)).statusCode, 200);
     await app.monitor.flush();
-    assert.equal(app.monitor.writes, 1, 'one database write for one (ticker, version, origin)');
+    // Read from the registry, not GET /metrics: a scrape would cache the gauges' reports for a second.
+    const writes = await app.registry.getSingleMetric('served_forecast_writes_total')!.get();
+    assert.deepEqual(writes.values.map((v) => [v.labels.outcome, v.value]), [['stored', 1]], 'one database write for one (ticker, version, origin)');
     assert.equal((await rows()).length, 5);
 
     // Actuals arrive later: the next 5 real bars.

@@ -10,3 +10,4 @@ export * from './server.ts';
 export * from './service.ts';
 export * from './trading-calendar.ts';
 export * from './schemas.ts';
+export * from './csv.ts';

@@ -1,9 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { badRequest, errorResponseSchema, HttpError } from '@stocks/common';
+import { badRequest, CsvParseError, errorResponseSchema, HttpError } from '@stocks/common';
 import { limitBytes, tooLarge } from '../body-limit.ts';
-import { CsvParseError } from '../csv.ts';
 import { importCsv } from '../ingest.ts';
 import { countIngest, type IngestMetrics } from '../metrics.ts';
 import { importQuerySchema, importResponseSchema } from '../schemas.ts';

@@ -1,8 +1,7 @@
 /** A folder of Yahoo-format CSVs, one per ticker: `<dir>/<TICKER>.csv` (e.g. `^GSPC.csv`, `BTC-USD.csv`). */
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { TICKER_PATTERN } from '../../../common/src/bars.ts';
-import { collectBars } from '../csv.ts';
+import { collectBars, TICKER_PATTERN } from '@stocks/common';
 import { cleanBars, mergeRejected } from '../quality.ts';
 import { UnknownTickerError, type FetchResult, type MarketDataSource } from './types.ts';
 

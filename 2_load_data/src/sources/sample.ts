@@ -5,8 +5,7 @@
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { DailyBar } from '../../../common/src/bars.ts';
-import { parseYahooCsv, toDailyBar, type ParsedRow } from '../csv.ts';
+import { type DailyBar, type ParsedRow, parseYahooCsv, toDailyBar } from '@stocks/common';
 import { cleanBars, mergeRejected } from '../quality.ts';
 import { UnknownTickerError, type MarketDataSource } from './types.ts';
 

@@ -13,7 +13,7 @@ import { STATUS_CODES } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import YahooFinance from 'yahoo-finance2';
 import { z } from 'zod';
-import { ISO_DATE, TICKER_PATTERN, type DailyBar } from '../../../common/src/bars.ts';
+import { ISO_DATE, TICKER_PATTERN, type DailyBar } from '@stocks/common';
 import { cleanBars, mergeRejected } from '../quality.ts';
 import { UnknownTickerError, UpstreamError, type FetchResult, type MarketDataSource } from './types.ts';
 

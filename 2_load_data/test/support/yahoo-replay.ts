@@ -15,11 +15,9 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { MARKET_DATA_DIR } from '../../../test/support/market-data.ts';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-/** Small real histories the tests ship (cut from the shared files; test/fixtures/market-data/SOURCES.md). */
-export const MARKET_DATA_DIR = path.join(REPO_ROOT, 'test', 'fixtures', 'market-data');
+export { MARKET_DATA_DIR };
 export const FIXTURES_DIR = path.join(MARKET_DATA_DIR, 'yahoo-fixtures');
 
 export const NOT_FOUND_BODY = {

@@ -12,7 +12,7 @@ import { driftForecast, movingAverageForecast, naiveForecast, type Forecaster } 
 import { resolveModelConfig, type ModelConfig } from './config.ts';
 import { minimumBarsForTraining } from './dataset.ts';
 import { at, closesOf } from './features.ts';
-import { forecast } from './forecast.ts';
+import { forecast, invalidHorizon } from './forecast.ts';
 import { covers, intervalsFor } from './intervals.ts';
 import { deserializeModel, disposeModel } from './lstm.ts';
 import { evaluate, mae, relativeMase } from './metrics.ts';
@@ -111,7 +111,8 @@ export function planOrigins(nBars: number, origins: number, horizon: number, str
 export async function runBacktest(input: BacktestInput, train: Trainer = trainModel): Promise<BacktestResult> {
   const started = performance.now();
   const config = resolveModelConfig(input.config);
-  if (input.horizon > config.horizon) throw new BacktestRangeError(`horizon ${input.horizon} exceeds the model's ${config.horizon} steps`);
+  // The serving rule, checked before any fit: a horizon the model cannot forecast is refused up front.
+  if (invalidHorizon(input.horizon, config)) throw new BacktestRangeError(`horizon ${input.horizon} exceeds the model's ${config.horizon} steps`);
   const stride = input.stride ?? 1;
   const retrainEvery = input.retrainEvery ?? input.origins;
   const maxBars = input.trainMaxBars ?? 2520;

@@ -24,12 +24,79 @@ type InferenceConfig = Pick<ModelConfig, 'window' | 'horizon'>;
 /** A TF.js model, or any predictor of the same outputs (the compiled forward pass, model/compiled.ts). */
 type ModelLike = tf.LayersModel | MovePredictor;
 
-/** Predicted closes for steps 1..horizon after the last bar (bars oldest first). */
+/** A forecast asked of a model: closes oldest first (at least `requiredHistory(config)`), and how many steps. */
+export interface ForecastInput {
+  closes: readonly number[];
+  horizon: number;
+}
+
+/** The horizon is not one this model forecasts (1..config.horizon). */
+export class HorizonError extends RangeError {
+  override readonly name = 'HorizonError';
+  constructor(
+    readonly horizon: number,
+    readonly max: number,
+  ) {
+    super(`horizon must be a whole number in 1..${max} for this model, got ${horizon}`);
+  }
+}
+
+/** The one horizon rule (1..config.horizon) as a value: the HorizonError, or undefined when the horizon is fine. */
+export function invalidHorizon(horizon: number, config: Pick<ModelConfig, 'horizon'>): HorizonError | undefined {
+  return Number.isInteger(horizon) && horizon >= 1 && horizon <= config.horizon ? undefined : new HorizonError(horizon, config.horizon);
+}
+
+/** The one horizon rule, thrown (HorizonError). */
+export function checkHorizon(horizon: number, config: Pick<ModelConfig, 'horizon'>): void {
+  const invalid = invalidHorizon(horizon, config);
+  if (invalid) throw invalid;
+}
+
+/** Why `input` cannot be forecast by a model of this config, or undefined when it can. */
+export function invalidForecastInput(input: ForecastInput, config: InferenceConfig): NotEnoughHistoryError | HorizonError | undefined {
+  const needed = requiredHistory(config);
+  if (input.closes.length < needed) return new NotEnoughHistoryError(needed, input.closes.length);
+  return invalidHorizon(input.horizon, config);
+}
+
+/**
+ * THE forecast: predicted closes for steps 1..horizon after each input's last close, with one
+ * forward pass for all inputs. Serving (GET and POST /predict) and backtests both come through
+ * here, so what is backtested is what is served. An input that cannot be forecast (too short, bad
+ * horizon, a non-finite output) gets its Error and does not fail the others.
+ */
+export function forecastCloses(model: ModelLike, scaler: ScalerLike, config: InferenceConfig, alpha: number, inputs: readonly ForecastInput[]): Array<number[] | Error> {
+  const results: Array<number[] | Error> = new Array(inputs.length);
+  const runnable: number[] = [];
+  inputs.forEach((input, i) => {
+    const invalid = invalidForecastInput(input, config);
+    if (invalid) results[i] = invalid;
+    else runnable.push(i);
+  });
+  if (runnable.length === 0) return results;
+  const needed = requiredHistory(config);
+  const fitted = scaler instanceof StandardScaler ? scaler : StandardScaler.fromJSON(scaler);
+  // Features of the last window need only `needed` closes.
+  const windows = runnable.map((i) => at(inputs, i).closes.slice(-needed));
+  const x = encodeLastWindows(windows, config, fitted);
+  const moves = predictLogReturnMoves(model, x, windows.length, config, fitted);
+  runnable.forEach((i, w) => {
+    const input = at(inputs, i);
+    try {
+      results[i] = movesToPrices(at(input.closes, input.closes.length - 1), at(moves, w).slice(0, input.horizon), alpha);
+    } catch (err) {
+      results[i] = err as Error;
+    }
+  });
+  return results;
+}
+
+/** Predicted closes for steps 1..horizon after the last bar (bars oldest first); throws what forecastCloses reports. */
 export function forecast(model: ModelLike, scaler: ScalerLike, config: InferenceConfig, alpha: number, bars: readonly DailyBar[], horizon: number): number[] {
   return at(forecastBatch(model, scaler, config, alpha, [bars], horizon), 0);
 }
 
-/** Same as `forecast` for many histories, with a single predict call. */
+/** Same as `forecast` for many histories, with a single predict call; throws the first failure. */
 export function forecastBatch(
   model: ModelLike,
   scaler: ScalerLike,
@@ -38,19 +105,9 @@ export function forecastBatch(
   histories: readonly (readonly DailyBar[])[],
   horizon: number,
 ): number[][] {
-  assertHorizon(horizon, config.horizon);
-  const needed = requiredHistory(config);
-  const fitted = scaler instanceof StandardScaler ? scaler : StandardScaler.fromJSON(scaler);
-  const closesPerHistory = histories.map((bars) => {
-    if (bars.length < needed) throw new NotEnoughHistoryError(needed, bars.length);
-    return closesOf(bars.slice(-needed)); // features of the last window need only `needed` closes
-  });
-  if (closesPerHistory.length === 0) return [];
-  const x = encodeLastWindows(closesPerHistory, config, fitted);
-  const moves = predictLogReturnMoves(model, x, closesPerHistory.length, config, fitted);
-  return moves.map((move, i) => {
-    const closes = at(closesPerHistory, i);
-    return movesToPrices(at(closes, closes.length - 1), move.slice(0, horizon), alpha);
+  return forecastCloses(model, scaler, config, alpha, histories.map((bars) => ({ closes: closesOf(bars), horizon }))).map((r) => {
+    if (r instanceof Error) throw r;
+    return r;
   });
 }
 
@@ -75,12 +132,6 @@ export function movesToPrices(lastClose: number, moves: readonly number[], alpha
     if (!Number.isFinite(price) || price <= 0) throw new Error(`model produced a non-finite forecast (move ${move})`);
     return price;
   });
-}
-
-function assertHorizon(horizon: number, maxHorizon: number): void {
-  if (!Number.isInteger(horizon) || horizon < 1 || horizon > maxHorizon) {
-    throw new RangeError(`horizon must be an integer in 1..${maxHorizon}, got ${horizon}`);
-  }
 }
 
 function concatFloat32(parts: readonly Float32Array[]): Float32Array {

@@ -96,6 +96,10 @@ export function createMonitoringMetrics(registry: Registry, pool: Pool, monitor:
   const m = {
     recorded: new promClient.Counter({ name: 'served_forecast_points_recorded_total', help: 'Served forecast points stored for live monitoring', registers: r }),
     recordErrors: new promClient.Counter({ name: 'served_forecast_record_errors_total', help: 'Served forecasts that could not be stored for monitoring', registers: r }),
+    writes: new promClient.Counter({
+      name: 'served_forecast_writes_total', help: 'Database writes of served forecasts (one per new ticker, version, origin or longer horizon), by outcome',
+      labelNames: ['outcome'] as const, registers: r,
+    }),
     /** What the change listener calls: prices or a champion changed, or it (re)connected. */
     handlers: (): ChangeHandlers => ({
       champion: (ticker) => schedule(ticker),

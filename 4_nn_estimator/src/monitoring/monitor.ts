@@ -1,7 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Pool } from '@stocks/common';
 import { models, monitoring, prices, type ModelSummary } from '@stocks/db';
+import type { z } from 'zod';
 import { returnsDrift } from './drift.ts';
+import type { driftSchema, liveRowSchema, monitoringResponseSchema } from './schemas.ts';
 
 /** Live-error windows: the last 20 and 60 trading days of stored prices (by target date), and all time. */
 export const LIVE_WINDOWS: Array<number | null> = [20, 60, null];
@@ -18,58 +20,17 @@ export interface MonitorOptions {
   onRecorded?: (outcome: 'stored' | 'error', points: number) => void;
 }
 
-interface ServedPayload {
-  ticker?: unknown;
-  model_version?: unknown;
-  last_date?: unknown;
-  forecast?: unknown;
-}
-
-export interface LiveRow {
-  model_version: number;
-  champion: boolean;
-  window: string;
-  window_days: number | null;
-  n: number;
-  mae: number;
-  mape: number;
-  naive_mae: number;
-  naive_mape: number;
-  skill_vs_naive: number | null;
-  coverage80: number | null;
-  coverage95: number | null;
-  n_intervals: number;
-  first_target: string;
-  last_target: string;
-}
-
-export interface DriftView {
-  method: 'ks_returns';
-  threshold: number;
-  recent_days: number;
-  reference_range: { start: string; end: string } | null;
-  recent_range: { start: string; end: string } | null;
-  ks_statistic: number | null;
-  ks_abs_statistic: number | null;
-  p_value: number | null;
-  psi: number | null;
-  n_reference: number;
-  n_recent: number;
-  reference_volatility: number | null;
-  recent_volatility: number | null;
-  detected: boolean;
-  note: string | null;
-}
-
-export interface MonitoringReport {
+/** A forecast as served: its first `steps` points are what the client got. */
+export interface ServedForecast {
   ticker: string;
-  as_of: string;
-  champion_version: number | null;
-  live: LiveRow[];
-  champion_live: { window: string; n: number; mae: number; naive_mae: number; min_realised: number; worse_than_naive: boolean } | null;
-  drift: DriftView;
-  retrain: { full_retrain_advised: boolean; reasons: string[] };
+  model_version: number;
+  last_date: string;
+  forecast: readonly monitoring.ServedPoint[];
 }
+
+export type LiveRow = z.infer<typeof liveRowSchema>;
+export type DriftView = z.infer<typeof driftSchema>;
+export type MonitoringReport = z.infer<typeof monitoringResponseSchema>;
 
 const finite = (x: number | null | undefined) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
 const fmt = (x: number) => (Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3));
@@ -84,40 +45,23 @@ export class Monitor {
   private readonly recorded = new Map<string, number>();
   private readonly pending = new Set<Promise<void>>();
   private readonly driftCache = new Map<string, DriftView>();
-  /**
-   * Payloads already handled. A cache hit sends the very same string object again, so this check
-   * (hash cached on the string) spares the hot path a JSON.parse per request.
-   */
-  private readonly seenPayloads = new Set<string>();
-  /** Database writes started (served forecasts not seen before). */
-  writes = 0;
-
   constructor(private readonly pool: Pool, readonly opts: MonitorOptions) {}
 
-  /** Called with a 200 GET /predict payload; returns at once, the write happens later. */
-  noteServed(payload: string | Buffer): void {
-    if (typeof payload === 'string') {
-      if (this.seenPayloads.has(payload)) return;
-      if (this.seenPayloads.size > 1_000) this.seenPayloads.clear();
-      this.seenPayloads.add(payload);
-    }
+  /**
+   * Called by the forecast service with each GET /predict answer; returns at once. Only a
+   * (ticker, version, origin) not stored yet, or stored with fewer steps, causes a write, later.
+   */
+  noteServed(served: ServedForecast, steps: number): void {
+    const { ticker, model_version, last_date } = served;
+    const key = `${ticker}|${model_version}|${last_date}`;
+    const before = this.recorded.get(key);
+    if ((before ?? 0) >= steps) return;
+    if (this.recorded.size > 10_000) this.recorded.clear();
+    this.recorded.set(key, steps);
+    const points = served.forecast.slice(0, steps);
     setImmediate(() => {
-      let body: ServedPayload;
-      try {
-        body = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8')) as ServedPayload;
-      } catch {
-        return;
-      }
-      const { ticker, model_version, last_date, forecast } = body;
-      if (typeof ticker !== 'string' || typeof model_version !== 'number' || typeof last_date !== 'string' || !Array.isArray(forecast)) return;
-      const key = `${ticker}|${model_version}|${last_date}`;
-      if ((this.recorded.get(key) ?? 0) >= forecast.length) return;
-      if (this.recorded.size > 10_000) this.recorded.clear();
-      const before = this.recorded.get(key);
-      this.recorded.set(key, forecast.length);
-      this.writes++;
       const write = monitoring
-        .recordServedForecast(this.pool, { ticker, model_version, origin_date: last_date, points: forecast as monitoring.ServedPoint[] })
+        .recordServedForecast(this.pool, { ticker, model_version, origin_date: last_date, points })
         .then((stored) => this.opts.onRecorded?.('stored', stored))
         .catch((err: Error) => {
           // Forget it so the next request retries.

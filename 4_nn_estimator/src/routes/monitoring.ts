@@ -2,9 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { errorResponseSchema, lastCompletedTradingDay, tradingDaysBetween } from '@stocks/common';
 import { models, monitoring, prices } from '@stocks/db';
-import type { EstimatorEnv } from '../config.ts';
-import { createMonitoringMetrics } from '../monitoring/metrics.ts';
-import { Monitor } from '../monitoring/monitor.ts';
+import type { Monitor } from '../monitoring/monitor.ts';
 import {
   forecastsQuerySchema, forecastsResponseSchema, jobsQuerySchema, jobsResponseSchema, monitoringQuerySchema, monitoringResponseSchema,
   pricesQuerySchema, pricesResponseSchema, tickersResponseSchema,
@@ -12,40 +10,12 @@ import {
 import { noStoredPrices } from '../errors.ts';
 
 export interface MonitoringRouteOptions {
-  env: Pick<EstimatorEnv, 'DRIFT_THRESHOLD' | 'DRIFT_RECENT_DAYS' | 'LIVE_MIN_REALISED'>;
+  monitor: Monitor;
 }
 
-/**
- * Live monitoring (GET /monitoring and its metrics) and the small read-only endpoints the page
- * uses. Not encapsulated: its onSend hook must see GET /predict, so register it before the
- * predict routes.
- */
-const plugin: FastifyPluginAsync<MonitoringRouteOptions> = async (fastify, opts) => {
+/** Live monitoring (GET /monitoring) and the small read-only endpoints the page uses. */
+export const monitoringRoutes: FastifyPluginAsync<MonitoringRouteOptions> = async (fastify, { monitor }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  let metrics: ReturnType<typeof createMonitoringMetrics> | undefined;
-  const monitor = new Monitor(app.pool, {
-    driftThreshold: opts.env.DRIFT_THRESHOLD,
-    driftRecentDays: opts.env.DRIFT_RECENT_DAYS,
-    minRealised: opts.env.LIVE_MIN_REALISED,
-    log: app.log,
-    onRecorded: (outcome, points) => (outcome === 'stored' ? metrics?.recorded.inc(points) : metrics?.recordErrors.inc()),
-  });
-  metrics = createMonitoringMetrics(app.registry, app.pool, monitor);
-  app.decorate('monitor', monitor);
-  app.decorate('monitoringGauges', metrics);
-
-  // Served forecasts are recorded from here, after the response is built, never delaying it.
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (request.method === 'GET' && reply.statusCode === 200 && request.routeOptions.url === '/predict'
-      && (typeof payload === 'string' || Buffer.isBuffer(payload))) {
-      monitor.noteServed(payload);
-    }
-    return payload;
-  });
-  app.addHook('onClose', async () => {
-    metrics?.close();
-    await monitor.flush();
-  });
 
   app.get('/monitoring', {
     schema: {
@@ -125,15 +95,3 @@ const plugin: FastifyPluginAsync<MonitoringRouteOptions> = async (fastify, opts)
     };
   });
 };
-// Break encapsulation (what fastify-plugin does) so the onSend hook applies to the sibling /predict route.
-(plugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    monitor: Monitor;
-    /** The live-error and drift gauges, refreshed on change events (app.ts wires the listener). */
-    monitoringGauges: ReturnType<typeof createMonitoringMetrics>;
-  }
-}
-
-export const monitoringRoutes = plugin;

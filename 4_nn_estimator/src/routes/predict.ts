@@ -3,12 +3,21 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { errorResponseSchema, HttpError } from '@stocks/common';
 import type { ForecastService } from '../serving/forecast-service.ts';
 import type { EstimatorMetrics } from '../metrics.ts';
-import { NotEnoughHistoryError } from '../model/forecast.ts';
+import { HorizonError, NotEnoughHistoryError } from '../model/forecast.ts';
 import { forecastSchema, predictBodySchema, predictQuerySchema } from '../schemas.ts';
 
 export interface PredictRouteOptions {
   forecasts: ForecastService;
   metrics: EstimatorMetrics;
+}
+
+/** What a forecast's own errors mean over HTTP (the same for GET and POST). */
+function asHttpError(err: unknown, ticker: string): unknown {
+  if (err instanceof HorizonError) return new HttpError(400, `horizon must be at most ${err.max} for ${ticker}'s champion; got ${err.horizon}.`);
+  if (err instanceof NotEnoughHistoryError) {
+    return new HttpError(422, `Send at least ${err.needed} bars (the model's window plus feature warm-up); got ${err.got}.`, { needed: err.needed, got: err.got });
+  }
+  return err;
 }
 
 export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fastify, { forecasts, metrics }) => {
@@ -33,7 +42,7 @@ export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fas
       return result;
     } catch (err) {
       metrics.forecasts.inc({ endpoint: 'get', outcome: 'error' });
-      throw err;
+      throw asHttpError(err, ticker);
     }
   });
 
@@ -47,20 +56,12 @@ export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fas
   }, async (request) => {
     const { ticker, horizon, bars } = request.body;
     try {
-      try {
-        const result = await forecasts.fromHistory(ticker, { closes: bars.map((b) => b.close), lastDate: bars.at(-1)!.date, horizon });
-        metrics.forecasts.inc({ endpoint: 'post', outcome: 'ok' });
-        return result;
-      } catch (err) {
-        if (err instanceof NotEnoughHistoryError) {
-          throw new HttpError(422, `Send at least ${err.needed} bars (the model's window plus feature warm-up); got ${err.got}.`, { needed: err.needed, got: err.got });
-        }
-        if (err instanceof RangeError) throw new HttpError(400, err.message);
-        throw err;
-      }
+      const result = await forecasts.fromHistory(ticker, { closes: bars.map((b) => b.close), lastDate: bars.at(-1)!.date, horizon });
+      metrics.forecasts.inc({ endpoint: 'post', outcome: 'ok' });
+      return result;
     } catch (err) {
       metrics.forecasts.inc({ endpoint: 'post', outcome: 'error' });
-      throw err;
+      throw asHttpError(err, ticker);
     }
   });
 };

@@ -16,11 +16,17 @@ import { HttpError, type Pool } from '@stocks/common';
 import { models, prices } from '@stocks/db';
 import { MicroBatcher } from './batcher.ts';
 import type { EstimatorMetrics } from '../metrics.ts';
-import { forecastSchema } from '../schemas.ts';
+import { forecastSchema, type PredictResponse } from '../schemas.ts';
 import { noStoredPrices } from '../errors.ts';
+import { checkHorizon } from '../model/forecast.ts';
 import type { ChampionCache, LoadedChampion } from './champion-cache.ts';
 import type { ChangeHandlers } from './change-listener.ts';
 import { type Forecast, forecastFrom, forecastMany, type ForecastRequest } from './forecaster.ts';
+
+/** Where served forecasts go for live monitoring (monitoring/monitor.ts); must return at once. */
+export interface ServedForecastRecorder {
+  noteServed(forecast: Forecast, steps: number): void;
+}
 
 export interface ForecastServiceOptions {
   /** Coalesce bursts of notifications (a load of many tickers) before recomputing. */
@@ -40,7 +46,6 @@ interface Entry {
   json: Map<number, string>;
 }
 
-export type PredictResponse = Forecast & { computed_at: string; cached: boolean };
 
 export class ForecastService {
   private readonly entries = new Map<string, Entry>();
@@ -60,19 +65,23 @@ export class ForecastService {
     private readonly metrics: EstimatorMetrics,
     private readonly log: FastifyBaseLogger,
     private readonly options: ForecastServiceOptions = {},
+    private readonly recorder?: ServedForecastRecorder,
   ) {}
 
-  /** GET /predict: the stored-prices forecast, from memory when current. Returns JSON text or an object. */
+  /**
+   * GET /predict: the stored-prices forecast, from memory when current, recorded for live
+   * monitoring. Returns JSON text (a hit, serialised once per horizon) or an object.
+   */
   async stored(ticker: string, horizon: number): Promise<string | PredictResponse> {
     const champion = await this.championOf(ticker);
-    const entry = this.entries.get(ticker);
-    if (entry && entry.version === champion.version && this.live()) {
-      this.metrics.cacheHits.inc();
-      return hitJson(entry, horizon);
-    }
-    this.metrics.cacheMisses.inc();
-    const computed = await this.compute(ticker, champion);
-    return respond(computed, horizon, false);
+    checkHorizon(horizon, champion.config);
+    const cached = this.entries.get(ticker);
+    const hit = cached !== undefined && cached.version === champion.version && this.live();
+    if (hit) this.metrics.cacheHits.inc();
+    else this.metrics.cacheMisses.inc();
+    const entry = hit ? cached : await this.compute(ticker, champion);
+    this.recorder?.noteServed(entry.forecast, horizon);
+    return hit ? hitJson(entry, horizon) : respond(entry, horizon, false);
   }
 
   /** POST /predict: the client's history through this champion's micro-batcher. */
@@ -231,12 +240,9 @@ export class ForecastService {
   }
 }
 
+/** The first `horizon` steps of the entry's full-horizon forecast (the horizon was checked by checkHorizon). */
 function respond(entry: Entry, horizon: number, cached: boolean): PredictResponse {
-  const full = entry.forecast.forecast;
-  if (horizon > full.length) {
-    throw new HttpError(400, `horizon must be at most ${full.length} for ${entry.ticker}'s model version ${entry.version}.`);
-  }
-  return { ...entry.forecast, forecast: full.slice(0, horizon), computed_at: entry.computedAt, cached };
+  return { ...entry.forecast, forecast: entry.forecast.forecast.slice(0, horizon), computed_at: entry.computedAt, cached };
 }
 
 /** The serialised hit response (what the route's serializer would produce), built once per horizon. */

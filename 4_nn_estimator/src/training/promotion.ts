@@ -7,13 +7,8 @@ import { HttpError, type Pool, withTransaction } from '@stocks/common';
 import { models } from '@stocks/db';
 import { relativeMase } from '../model/metrics.ts';
 import type { TrainResult } from '../model/train.ts';
+import type { ChampionChange } from '../schemas.ts';
 
-export interface ChampionChange {
-  ticker: string;
-  champion_version: number;
-  previous_version: number | null;
-  action: 'manual-promote' | 'rollback';
-}
 
 /** Make `version` its ticker's champion. 404 unknown version; 409 when it already is. */
 export async function promoteVersion(pool: Pool, version: number): Promise<ChampionChange> {

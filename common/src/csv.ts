@@ -1,20 +1,23 @@
 /**
- * Streaming parser for Yahoo-format daily CSV.
+ * Streaming reader of Yahoo-format daily CSV, on csv-parse (RFC 4180: quoted fields, escaped
+ * quotes, BOM, CRLF or LF line ends, mixed within a file).
  *
  * Accepts the classic Yahoo/yfinance header `Date,Open,High,Low,Close,Adj Close,Volume` and the
  * lowercase variant `date,open,high,low,close,adjclose,volume` (vega-datasets). Columns are matched
  * by name (case-insensitive, spaces/underscores ignored), so order and extra columns don't matter;
  * only `Date` and `Close` are required.
  *
- * Handles a UTF-8 BOM, CRLF or LF, a trailing newline, blank lines, Yahoo's literal `null` and
- * empty fields (both become null). A malformed line is a `CsvParseError` carrying its 1-based line
- * number: importing a half-broken file silently would hide data loss.
+ * Handles a trailing newline, blank lines, Yahoo's literal `null` and empty fields (both become
+ * null). A malformed line is a `CsvParseError` carrying its 1-based line number: importing a
+ * half-broken file silently would hide data loss. Numbers with thousands separators (`"1,234.5"`)
+ * are refused with a message that says so, rather than read as another number.
  *
- * Only one chunk plus one partial line is held at a time, so it works on a fs.createReadStream or
- * an HTTP request body of any size.
+ * The input is streamed (csv-parse is a stream.Transform): only a chunk and the record being
+ * read are held, so it works on a fs.createReadStream or an HTTP request body of any size.
  */
-import { StringDecoder } from 'node:string_decoder';
-import type { DailyBar } from '../../common/src/bars.ts';
+import { Readable } from 'node:stream';
+import { CsvError, parse } from 'csv-parse';
+import type { DailyBar } from './bars.ts';
 
 /** One data line as read: like DailyBar but `close` may be null (Yahoo writes all-`null` rows). */
 export interface ParsedRow {
@@ -63,62 +66,66 @@ const DATE_PREFIX = /^(\d{4})-(\d{2})-(\d{2})(?:[ T].*)?$/;
 const NULL_TOKENS = new Set(['', 'null', 'nan']);
 
 export async function* parseYahooCsv(input: CsvInput): AsyncGenerator<ParsedRow> {
+  const parser = parse({
+    bom: true,
+    record_delimiter: ['\r\n', '\n'],
+    relax_column_count: true, // counted below, with a message that names the line
+    skip_empty_lines: true,
+    trim: true,
+    info: true,
+  });
+  const source = Readable.from(typeof input === 'string' ? [input] : input);
+  source.on('error', (err) => parser.destroy(err));
+  source.pipe(parser);
   let layout: Layout | undefined;
-  for await (const { line, text } of lines(input)) {
-    if (text.trim() === '') continue;
-    if (!layout) {
-      layout = parseHeader(text, line);
-      continue;
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      const line = info.lines;
+      if (record.length === 1 && record[0] === '') continue; // a line of spaces
+      if (!layout) {
+        layout = parseHeader(record, line);
+        continue;
+      }
+      yield parseRow(record, line, layout);
     }
-    yield parseRow(text, line, layout);
+  } catch (err) {
+    if (err instanceof CsvError) throw new CsvParseError(lineOf(err), err.message.replace(/^Invalid \w+: /, ''));
+    throw err;
+  } finally {
+    source.destroy();
+    parser.destroy();
   }
   if (!layout) throw new CsvParseError(1, 'empty input, expected a header like Date,Open,High,Low,Close,Adj Close,Volume');
 }
 
-/** Splits the input into lines without buffering more than one chunk; strips BOM and CR. */
-async function* lines(input: CsvInput): AsyncGenerator<{ line: number; text: string }> {
-  const decoder = new StringDecoder('utf8'); // keeps multi-byte characters split across chunks intact
-  let carry = '';
-  let line = 0;
-  const chunks: AsyncIterable<string | Buffer | Uint8Array> | Iterable<string> = typeof input === 'string' ? [input] : input;
-  for await (const chunk of chunks) {
-    const text = carry + (typeof chunk === 'string' ? chunk : decoder.write(chunk));
-    const parts = text.split('\n');
-    carry = parts.pop() ?? '';
-    for (const part of parts) yield { line: ++line, text: clean(part, line) };
-  }
-  carry += decoder.end();
-  if (carry !== '') yield { line: ++line, text: clean(carry, line) };
+/** The 1-based line csv-parse stopped at. */
+function lineOf(err: CsvError): number {
+  const lines = (err as unknown as { lines?: unknown }).lines;
+  return typeof lines === 'number' && lines > 0 ? lines : 1;
 }
 
-function clean(text: string, line: number): string {
-  const noCr = text.endsWith('\r') ? text.slice(0, -1) : text;
-  return line === 1 && noCr.startsWith('\uFEFF') ? noCr.slice(1) : noCr;
-}
-
-function parseHeader(text: string, line: number): Layout {
-  const names = text.split(',');
+function parseHeader(names: readonly string[], line: number): Layout {
   const index: Partial<Record<Field, number>> = {};
   names.forEach((raw, i) => {
-    const field = HEADER_ALIASES[raw.trim().replace(/^"|"$/g, '').replace(/[\s_]/g, '').toLowerCase()];
+    const field = HEADER_ALIASES[raw.replace(/[\s_]/g, '').toLowerCase()];
     if (field && index[field] === undefined) index[field] = i;
   });
   for (const required of ['date', 'close'] as const) {
     if (index[required] === undefined) {
-      throw new CsvParseError(line, `header has no ${required === 'date' ? 'Date' : 'Close'} column: ${JSON.stringify(text)}`);
+      throw new CsvParseError(line, `header has no ${required === 'date' ? 'Date' : 'Close'} column: ${JSON.stringify(names.join(','))}`);
     }
   }
   return { columns: names.length, index };
 }
 
-function parseRow(text: string, line: number, layout: Layout): ParsedRow {
-  const cells = text.split(',');
+function parseRow(cells: readonly string[], line: number, layout: Layout): ParsedRow {
   if (cells.length !== layout.columns) {
-    throw new CsvParseError(line, `expected ${layout.columns} columns, found ${cells.length}: ${JSON.stringify(text)}`);
+    const hint = cells.length > layout.columns ? ' (a number written with a thousands separator, like 1,234.5, splits into two columns: write 1234.5)' : '';
+    throw new CsvParseError(line, `expected ${layout.columns} columns, found ${cells.length}: ${JSON.stringify(cells.join(','))}${hint}`);
   }
   const cell = (field: Field): string | undefined => {
     const i = layout.index[field];
-    return i === undefined ? undefined : cells[i]?.trim();
+    return i === undefined ? undefined : cells[i];
   };
   const row: ParsedRow = { line, date: parseDate(cell('date') ?? '', line), open: null, high: null, low: null, close: null, adj_close: null, volume: null };
   for (const field of NUMERIC_FIELDS) row[field] = parseNumber(cell(field), field, line);
@@ -137,8 +144,14 @@ function parseDate(raw: string, line: number): string {
   return date;
 }
 
+/** `1,234` or `1,234,567.89`: digits grouped by commas. */
+const THOUSANDS_GROUPED = /^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$/;
+
 function parseNumber(raw: string | undefined, field: NumericField, line: number): number | null {
   if (raw === undefined || NULL_TOKENS.has(raw.toLowerCase())) return null;
+  if (THOUSANDS_GROUPED.test(raw)) {
+    throw new CsvParseError(line, `${field} ${JSON.stringify(raw)} has a thousands separator; write numbers without grouping, like ${raw.replaceAll(',', '')}`);
+  }
   const value = Number(raw);
   if (!Number.isFinite(value)) throw new CsvParseError(line, `${field} is not a number: ${JSON.stringify(raw)}`);
   return value;
