@@ -17,7 +17,7 @@ import type { DailyBar } from '@stocks/common';
 import { prices } from '@stocks/db';
 import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { startQueue, submitJob } from '../4_nn_estimator/src/training/queue.ts';
-import { readMarketData } from '../test/support/market-data.ts';
+import { readMarketData, SHARED_MARKET_DATA_DIR } from '../test/support/market-data.ts';
 import { type RunningService, startService, stopService } from '../test/support/stack.ts';
 
 const N = Number(process.env.SCALE_TICKERS ?? 20);
@@ -30,7 +30,7 @@ const TARGET = 1.7;
 
 async function seed(db: TestDatabase): Promise<string[]> {
   const histories = new Map<string, DailyBar[]>();
-  for (const s of SOURCES) histories.set(s, await readMarketData(s));
+  for (const s of SOURCES) histories.set(s, await readMarketData(s, undefined, SHARED_MARKET_DATA_DIR));
   const tickers: string[] = [];
   for (let i = 0; i < N; i++) {
     const source = SOURCES[i % SOURCES.length]!;

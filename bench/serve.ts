@@ -23,7 +23,7 @@ import autocannon from 'autocannon';
 import * as tf from '@tensorflow/tfjs';
 import { prices } from '@stocks/db';
 import { createTestDatabase } from '@stocks/db/testing';
-import { readMarketData } from '../test/support/market-data.ts';
+import { readMarketData, SHARED_MARKET_DATA_DIR } from '../test/support/market-data.ts';
 import { storeChampion } from '../4_nn_estimator/test/support/champions.ts';
 import { initBackend } from '../4_nn_estimator/src/training/backend.ts';
 import { compileModel, CompiledLstm, TfjsPredictor } from '../4_nn_estimator/src/model/compiled.ts';
@@ -89,7 +89,7 @@ const db = await createTestDatabase('stocks_bench');
 let child: ChildProcess | undefined;
 try {
   // --- setup: one trained default-architecture champion, stored under 50 tickers with their prices
-  const aapl = await readMarketData('AAPL');
+  const aapl = await readMarketData('AAPL', undefined, SHARED_MARKET_DATA_DIR);
   let t0 = performance.now();
   const trained = await trainModel({ ticker: 'AAPL', bars: aapl.slice(-1000), config: { epochs: 1 } });
   console.log(`setup: trained ${trained.config.window}-bar LSTM(${trained.config.units}) -> Dense(${trained.config.horizon}), 1 epoch, in ${f((performance.now() - t0) / 1000, 1)} s (backend ${backend})`);

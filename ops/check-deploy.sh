@@ -99,14 +99,18 @@ fi
 section "docker-compose.yaml"
 if [ "$HAVE_DC" -eq 1 ]; then
   # Run with an empty environment for the interpolated variables so the defaults are what is checked.
-  if env -i PATH="$PATH" HOME="$WORK" API_TOKEN=check-deploy-placeholder-token docker-compose --project-directory "$ROOT" -f docker-compose.yaml config -q >"$WORK/out" 2>&1; then
+  if env -i PATH="$PATH" HOME="$WORK" API_TOKEN=check-deploy-placeholder-token GRAFANA_ADMIN_PASSWORD=check-deploy-placeholder docker-compose --project-directory "$ROOT" -f docker-compose.yaml config -q >"$WORK/out" 2>&1; then
     ok "docker-compose config -q (Debian docker-compose $(docker-compose version --short 2>/dev/null))"
   else cat "$WORK/out"; fail "docker-compose config"; fi
-  if env -i PATH="$PATH" HOME="$WORK" API_TOKEN=check-deploy-placeholder-token docker-compose --project-directory "$ROOT" -f docker-compose.yaml config --services >"$WORK/services" 2>/dev/null; then
+  if env -i PATH="$PATH" HOME="$WORK" API_TOKEN=check-deploy-placeholder-token GRAFANA_ADMIN_PASSWORD=check-deploy-placeholder docker-compose --project-directory "$ROOT" -f docker-compose.yaml config --services >"$WORK/services" 2>/dev/null; then
     for s in 1_shepherd 2_load_data 3_db 4_nn_estimator 4_nn_estimator_worker prometheus grafana; do
       grep -qx "$s" "$WORK/services" && ok "service $s defined" || fail "service $s missing"
     done
   fi
+  if env -i PATH="$PATH" HOME="$WORK" API_TOKEN=check-deploy-placeholder-token docker-compose --project-directory "$ROOT" -f docker-compose.yaml config -q >"$WORK/out" 2>&1; then
+    fail "docker-compose config passes without GRAFANA_ADMIN_PASSWORD (it must be required)"
+  elif grep -q GRAFANA_ADMIN_PASSWORD "$WORK/out"; then ok "GRAFANA_ADMIN_PASSWORD is required: compose refuses to start without it"
+  else cat "$WORK/out"; fail "docker-compose config without GRAFANA_ADMIN_PASSWORD failed for another reason"; fi
 fi
 if [ "$HAVE_SCHEMA" -eq 1 ]; then
   if NODE_PATH="$CACHE/node_modules" node - "$ROOT/docker-compose.yaml" "$CACHE" "$ROOT/.env.example" >"$WORK/out" 2>&1 <<'JS'
@@ -159,6 +163,25 @@ for (const [name, s] of Object.entries(svc)) {
     say(cond?.condition === 'service_healthy', `${name} depends_on ${dep}: condition service_healthy${svc[dep]?.healthcheck ? ' (compose healthcheck)' : ' (HEALTHCHECK from its Dockerfile)'}`);
   }
   if (s.environment?.DATABASE_URL) say(new URL(s.environment.DATABASE_URL).hostname === '3_db', `${name}: DATABASE_URL points at host 3_db`);
+}
+// Published ports: loopback unless the user opens them (HOST_BIND / POSTGRES_HOST_BIND).
+for (const [name, s] of Object.entries(svc)) {
+  for (const p of s.ports ?? []) say(typeof p === 'string' && p.startsWith('127.0.0.1:'), `${name}: port ${p} bound to 127.0.0.1 by default`);
+}
+say(/HOST_BIND:-127\.0\.0\.1\}/.test(text), 'HOST_BIND opens the published ports (default 127.0.0.1)');
+// Node services close within 15 s of SIGTERM (close-with-grace) plus the queue's 5 s: compose must wait longer.
+const seconds = (d) => { const m = /^(\d+)s$/.exec(String(d ?? '')); return m ? Number(m[1]) : 10; };
+for (const name of ['2_load_data', '4_nn_estimator', '4_nn_estimator_worker', '1_shepherd']) {
+  say(seconds(svc[name]?.stop_grace_period) > 20, `${name}: stop_grace_period ${svc[name]?.stop_grace_period ?? '10s (default)'} > the service's 15 s + 5 s shutdown`);
+}
+const grafanaEnv = svc.grafana?.environment ?? {};
+say(/\$\{GRAFANA_ADMIN_PASSWORD:\?/.test(text), 'grafana: GRAFANA_ADMIN_PASSWORD is required (${...:?})');
+say(String(grafanaEnv.GF_AUTH_ANONYMOUS_ENABLED) === 'false', `grafana: anonymous access off by default (${grafanaEnv.GF_AUTH_ANONYMOUS_ENABLED})`);
+say(!(svc.prometheus?.command ?? []).some((c) => String(c).includes('enable-lifecycle')), 'prometheus: no --web.enable-lifecycle (anyone reaching the port could stop it)');
+say(!svc['4_nn_estimator_worker']?.build && svc['4_nn_estimator_worker']?.image === svc['4_nn_estimator']?.image,
+  '4_nn_estimator_worker: the estimator image, built once (no build of its own)');
+for (const name of ['2_load_data', '4_nn_estimator', '1_shepherd']) {
+  say(svc[name]?.build?.args?.NODE_IMAGE === 'node:22-bookworm-slim', `${name}: build arg NODE_IMAGE (default node:22-bookworm-slim)`);
 }
 for (const name of ['4_nn_estimator', '4_nn_estimator_worker']) {
   const s = svc[name] ?? {};
@@ -221,7 +244,8 @@ let bad = 0;
 const say = (okay, msg) => { console.log(`${okay ? '  ok  ' : '  FAIL'} ${msg}`); if (!okay) bad++; };
 const KNOWN = new Set(`http_requests_total http_request_duration_seconds_bucket http_request_duration_seconds_count http_request_duration_seconds_sum
 process_resident_memory_bytes process_cpu_seconds_total nodejs_eventloop_lag_p99_seconds nodejs_heap_size_used_bytes
-yahoo_requests_total yahoo_request_duration_seconds_bucket yahoo_retries_total rows_ingested_total rows_rejected_total
+db_pool_total_connections db_pool_idle_connections db_pool_waiting_clients
+yahoo_requests_total yahoo_circuit_open yahoo_request_duration_seconds_bucket yahoo_retries_total rows_ingested_total rows_rejected_total
 training_jobs_total training_jobs training_duration_seconds_bucket training_final_loss model_champion_version model_validation_mae
 model_validation_mape model_skill_vs_naive forecast_requests_total forecast_cache_hits_total forecast_cache_misses_total
 tfjs_num_tensors tfjs_backend_info shepherd_runs_total shepherd_steps_total shepherd_last_run_timestamp_seconds

@@ -16,6 +16,8 @@ export const shepherdEnvSchema = baseEnvSchema.extend({
       .pipe(z.array(z.string()).max(MAX_RUN_TICKERS, `at most ${MAX_RUN_TICKERS} distinct tickers (a run goes one at a time)`))),
   /** Weekdays 22:30 UTC: after the New York close in both summer and winter time. */
   SHEPHERD_CRON: z.string().default('30 22 * * 1-5').refine((s) => cron.validate(s), 'must be a cron expression such as "30 22 * * 1-5"'),
+  /** The time zone SHEPHERD_CRON is read in (the containers' TZ). */
+  TZ: z.string().default('UTC').refine(isTimeZone, 'must be an IANA time zone such as UTC or America/New_York'),
   SHEPHERD_RUN_ON_START: z.enum(['true', 'false']).default('true').transform((s) => s === 'true'),
   /** How much history a ticker's first load asks for. */
   INITIAL_HISTORY_YEARS: z.coerce.number().int().min(1).max(100).default(10),
@@ -26,3 +28,12 @@ export const shepherdEnvSchema = baseEnvSchema.extend({
 
 export type ShepherdEnv = z.infer<typeof shepherdEnvSchema>;
 export const loadShepherdEnv = (env: NodeJS.ProcessEnv = process.env): ShepherdEnv => loadEnv(shepherdEnvSchema, env);
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}

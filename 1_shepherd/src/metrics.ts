@@ -1,5 +1,5 @@
 import { lastCompletedTradingDay, type Pool, promClient, type Registry, tradingDaysBetween } from '@stocks/common';
-import { prices } from '@stocks/db';
+import { prices, runs } from '@stocks/db';
 
 export type ShepherdMetrics = ReturnType<typeof createShepherdMetrics>;
 
@@ -8,7 +8,17 @@ export function createShepherdMetrics(registry: Registry, pool: Pool, watchlist:
   const m = {
     runs: new promClient.Counter({ name: 'shepherd_runs_total', help: 'Finished shepherd runs by status', labelNames: ['status'] as const, registers: r }),
     steps: new promClient.Counter({ name: 'shepherd_steps_total', help: 'Shepherd steps by step and status', labelNames: ['step', 'status'] as const, registers: r }),
-    lastRun: new promClient.Gauge({ name: 'shepherd_last_run_timestamp_seconds', help: 'When the last run finished (unix seconds)', registers: r }),
+    lastRun: new promClient.Gauge({
+      name: 'shepherd_last_run_timestamp_seconds',
+      help: 'When the last run finished (unix seconds; 0 before the first run)',
+      registers: r,
+      // From the runs table, not from this process's memory: a restarted (or another) replica
+      // reports the last run too, instead of 0 ("no run for 56 years").
+      async collect() {
+        const at = await runs.lastFinishedAt(pool).catch(() => undefined);
+        if (at !== undefined) this.set(at ? at.getTime() / 1000 : 0);
+      },
+    }),
     freshness: new promClient.Gauge({
       name: 'data_freshness_trading_days',
       help: 'Trading days between the newest stored bar and the last completed trading day, per watched ticker',

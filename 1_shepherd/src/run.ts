@@ -121,7 +121,6 @@ async function executeRun(deps: RunDeps, runId: number, watchlist: string[], run
   }
   await runs.finishRun(deps.pool, runId, status, error);
   deps.metrics.runs.inc({ status });
-  deps.metrics.lastRun.set(Date.now() / 1000);
   log.info({ status }, 'run finished');
   return status;
 }

@@ -2,8 +2,14 @@ import cron from 'node-cron';
 import type { FastifyBaseLogger } from 'fastify';
 import { type RunDeps, startRun } from './run.ts';
 
-/** Start a run on every tick of the cron expression (UTC). */
-export function scheduleRuns(expression: string, deps: RunDeps, watchlist: string[], log: FastifyBaseLogger): { stop(): void } {
+/** Start a run on every tick of the cron expression, read in `timezone` (TZ, as the docs say). */
+export function scheduleRuns(
+  expression: string,
+  timezone: string,
+  deps: RunDeps,
+  watchlist: string[],
+  log: FastifyBaseLogger,
+): { stop(): void; nextRun(): Date | null } {
   const task = cron.schedule(
     expression,
     async () => {
@@ -15,7 +21,7 @@ export function scheduleRuns(expression: string, deps: RunDeps, watchlist: strin
         log.error({ err }, 'could not start a scheduled run');
       }
     },
-    { timezone: 'UTC', name: 'shepherd' },
+    { timezone, name: 'shepherd' },
   );
-  return { stop: () => void task.stop() };
+  return { stop: () => void task.stop(), nextRun: () => task.getNextRun() };
 }

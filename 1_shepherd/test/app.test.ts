@@ -59,6 +59,23 @@ describe('1_shepherd over HTTP', () => {
     assert.equal(list.runs[0].id, run.id);
   });
 
+  test('a restarted shepherd reports the last run from the runs table, not 0', async () => {
+    const { rows } = await db.pool.query(`SELECT max(finished_at) AS at FROM shepherd_runs`);
+    assert.ok(rows[0].at, 'the previous test finished a run');
+    const restarted = await buildApp({
+      env: loadShepherdEnv({ DATABASE_URL: db.url, WATCHLIST: 'MSFT', LOAD_DATA_URL: peers.loaderUrl, ESTIMATOR_URL: peers.estimatorUrl }),
+      pool: db.pool,
+      logger: false,
+    });
+    try {
+      const metrics = (await restarted.inject('/metrics')).body;
+      const value = Number(/^shepherd_last_run_timestamp_seconds\{[^}]*\} (\S+)$/m.exec(metrics)?.[1]);
+      assert.equal(value, rows[0].at.getTime() / 1000);
+    } finally {
+      await restarted.close();
+    }
+  });
+
   test('a ticker another shepherd holds is skipped, not worked on twice', async () => {
     const held = await trySessionLock(db.pool, 'shepherd-ticker', 'MSFT');
     assert.ok(held);

@@ -129,7 +129,7 @@ describe('2_load_data over HTTP, yahoo source replayed', () => {
 
   test('a transient fault (503 twice) is retried and the load succeeds', async () => {
     yahoo.setFault({ kind: 'status', status: 503, times: 2 });
-    const res = await load({ ticker: 'MSFT', start_date: '2020-01-02', end_date: '2020-01-03' });
+    const res = await load({ ticker: 'MSFT', start_date: '2021-01-04', end_date: '2021-01-05' });
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(res.json().inserted, 2);
   });
@@ -195,6 +195,7 @@ describe('2_load_data over HTTP, yahoo source replayed', () => {
     const metrics = await app.inject('/metrics');
     assert.match(metrics.body, /rows_ingested_total\{.*ticker="AAPL".*\} 49/);
     assert.match(metrics.body, /yahoo_requests_total\{outcome="ok"/);
+    assert.match(metrics.body, /^yahoo_circuit_open\{[^}]*\} 0$/m, 'the breaker is closed after good loads');
     assert.match(metrics.body, /http_requests_total\{/);
     const docs = await app.inject('/docs/json');
     assert.equal(docs.statusCode, 200);

@@ -16,16 +16,13 @@ async function rows(input: CsvInput) {
 }
 
 describe('parseYahooCsv on the real files', () => {
-  // Row counts and date ranges from /work/shared/market-data/SOURCES.md.
+  // Row counts and date ranges from test/fixtures/market-data/SOURCES.md.
   const expected: Array<[string, number, string, string]> = [
-    ['AAPL.csv', 2264, '2015-01-02', '2023-12-29'],
-    ['MSFT.csv', 2264, '2015-01-02', '2023-12-29'],
-    ['GOOG.csv', 2264, '2015-01-02', '2023-12-29'],
-    ['AMZN.csv', 2264, '2015-01-02', '2023-12-29'],
-    ['NVDA.csv', 2264, '2015-01-02', '2023-12-29'],
-    ['TSLA.csv', 2264, '2015-01-02', '2023-12-29'],
-    ['BTC-USD.csv', 3286, '2015-01-01', '2023-12-30'],
-    ['^GSPC.csv', 24114, '1927-12-30', '2023-12-28'],
+    ['AAPL.csv', 1509, '2018-01-02', '2023-12-29'],
+    ['MSFT.csv', 753, '2021-01-04', '2023-12-29'],
+    ['NVDA.csv', 314, '2021-01-04', '2022-03-31'],
+    ['BTC-USD.csv', 62, '2019-12-01', '2020-01-31'],
+    ['^GSPC.csv', 127, '1949-12-01', '1987-10-30'],
   ];
   for (const [file, count, first, last] of expected) {
     it(`${file}: ${count} rows, ${first} -> ${last}`, async () => {
@@ -42,7 +39,7 @@ describe('parseYahooCsv on the real files', () => {
     const { bars } = await collectBars(createReadStream(path.join(MARKET_DATA_DIR, 'AAPL.csv')));
     const day = bars.find((b) => b.date === '2020-08-31');
     assert.deepEqual(day && [day.open, day.high, day.low, day.close], [127.58000183105469, 131, 126, 129.0399932861328]);
-    assert.equal(bars[0]?.open, 27.84749984741211);
+    assert.equal(bars[0]?.open, 42.540000915527344);
   });
 
   it('reads the lowercase vega-datasets header (date,open,...,adjclose,volume)', async () => {

@@ -77,6 +77,12 @@ export async function getRun(db: Queryable, id: number): Promise<(RunRow & { ste
   return { ...rows[0], steps: steps.rows };
 }
 
+/** When the newest finished run ended; null before the first one. */
+export async function lastFinishedAt(db: Queryable): Promise<Date | null> {
+  const { rows } = await db.query<{ at: Date | null }>(`SELECT max(finished_at) AS at FROM shepherd_runs`);
+  return rows[0]?.at ?? null;
+}
+
 export async function listRuns(db: Queryable, limit = 20): Promise<Array<RunRow & { steps: StepRow[] }>> {
   const { rows } = await db.query<RunRow>(`SELECT * FROM shepherd_runs ORDER BY id DESC LIMIT $1`, [limit]);
   if (rows.length === 0) return [];

@@ -11,7 +11,7 @@ import { createMonitoringMetrics } from './monitoring/metrics.ts';
 import { Monitor } from './monitoring/monitor.ts';
 import { pageRoutes } from './routes/page.ts';
 import { ChampionCache } from './serving/champion-cache.ts';
-import { listenForChanges } from './serving/change-listener.ts';
+import { allOf, listenForChanges } from './serving/change-listener.ts';
 import { ForecastService, type ForecastServiceOptions } from './serving/forecast-service.ts';
 import { startTrainingWorker, type TrainingWorkerDeps } from './training/worker.ts';
 
@@ -69,7 +69,11 @@ export async function buildApp(opts: BuildOptions) {
     },
   });
   monitoringMetrics = createMonitoringMetrics(app.registry, pool, monitor);
-  app.addHook('onClose', async () => { await monitor.flush(); });
+  const monitoringGauges = monitoringMetrics;
+  app.addHook('onClose', async () => {
+    monitoringGauges.close();
+    await monitor.flush();
+  });
   const forecasts = new ForecastService(pool, champions, metrics, app.log, opts.serving, monitor);
   const queue = { retryLimit: env.JOB_RETRY_LIMIT, expireInSeconds: env.JOB_TIMEOUT_SECONDS };
   const overrides = modelOverrides(env);
@@ -84,8 +88,9 @@ export async function buildApp(opts: BuildOptions) {
   await app.register(backtestRoutes, { boss, queue, modelOverrides: overrides });
   if (serves) await app.register(predictRoutes, { forecasts, metrics, perMinute: env.PREDICT_RATE_LIMIT_PER_MINUTE, maxInFlight: env.PREDICT_MAX_IN_FLIGHT });
 
-  // One LISTEN connection for promotions and price changes; forecasts are precomputed once it is up.
-  const listener = serves ? listenForChanges(env.DATABASE_URL, forecasts.handlers(), app.log) : undefined;
+  // One LISTEN connection for promotions and price changes; forecasts are precomputed once it is
+  // up, and the monitoring gauges recomputed for what changed.
+  const listener = serves ? listenForChanges(env.DATABASE_URL, allOf(forecasts.handlers(), monitoringGauges.handlers()), app.log) : undefined;
   forecasts.live = () => listener?.connected ?? false;
   app.addHook('onClose', async () => {
     forecasts.close();
@@ -102,5 +107,5 @@ export async function buildApp(opts: BuildOptions) {
     });
     app.addHook('onClose', async () => { await stopping; });
   }
-  return Object.assign(app, { champions, forecasts, monitor, changeListener: listener });
+  return Object.assign(app, { champions, forecasts, monitor, monitoringGauges, changeListener: listener });
 }

@@ -8,7 +8,7 @@ import { forecast } from '../src/model/forecast.ts';
 import { deserializeModel } from '../src/model/lstm.ts';
 import { prewarmTrainingThread, runTrainingInThread, TrainingThreadError } from '../src/training/runner.ts';
 
-// Real daily AAPL bars from ../shared/market-data, parsed by the loader's own CSV parser.
+// Real daily AAPL bars (2020-2023, test/fixtures/market-data), parsed by the loader's own CSV parser.
 const aapl = await readMarketData('AAPL');
 
 test('prewarmTrainingThread loads the backend in the thread the next training runs on', async () => {

@@ -25,7 +25,7 @@ function syntheticBars(closes: readonly number[]): DailyBar[] {
   }));
 }
 
-// Real daily AAPL bars from ../shared/market-data, parsed by the loader's own CSV parser.
+// Real daily AAPL bars (2020-2023, test/fixtures/market-data), parsed by the loader's own CSV parser.
 const aapl = await readMarketData('AAPL');
 const smallConfig = resolveModelConfig({ window: 20, horizon: 10, units: 8, epochs: 2 });
 

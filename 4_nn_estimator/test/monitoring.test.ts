@@ -55,6 +55,8 @@ describe('live monitoring over HTTP (real AAPL bars, actuals arriving after the 
   let app: App;
   let all: Awaited<ReturnType<typeof readMarketData>>;
   const ORIGIN = '2023-11-24';
+  /** Monitoring reports computed (each costs several queries). */
+  let reportCalls = 0;
 
   before(async () => {
     db = await createTestDatabase();
@@ -63,6 +65,11 @@ describe('live monitoring over HTTP (real AAPL bars, actuals arriving after the 
     boss = await startQueue(db.url, { retryLimit: 0, expireInSeconds: 600 }, () => {});
     const env = loadEstimatorEnv({ DATABASE_URL: db.url, ...SMALL_MODEL, LIVE_MIN_REALISED: '3' });
     app = await buildApp({ env, pool: db.pool, boss, backend: await initBackend(), logger: false });
+    const report = app.monitor.report.bind(app.monitor);
+    app.monitor.report = (ticker) => {
+      reportCalls++;
+      return report(ticker);
+    };
     const res = await app.inject({ method: 'POST', url: '/train', payload: { ticker: 'AAPL' } });
     for (;;) {
       const job = (await app.inject(`/jobs/${res.json().job_id}`)).json();
@@ -149,7 +156,14 @@ describe('live monitoring over HTTP (real AAPL bars, actuals arriving after the 
     assert.equal(report.drift.n_recent, 60);
     assert.ok(report.drift.p_value > 0 && report.drift.p_value <= 1);
 
+    // The gauges follow the price change announced by Postgres, not the scrape.
+    await app.monitoringGauges.settled();
+    const refreshes = app.monitoringGauges.refreshes;
+    const reportsBefore = reportCalls;
     const metrics = (await app.inject('/metrics')).body;
+    for (let i = 0; i < 5; i++) await app.inject('/metrics');
+    assert.equal(reportCalls - reportsBefore, 0, 'a scrape computes no monitoring report');
+    assert.equal(app.monitoringGauges.refreshes, refreshes);
     const gauge = (name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels}[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
     const v = `ticker="AAPL",version="${served.model_version}",window="20d"`;
     assert.ok(close(gauge('live_forecast_mae', `${v},model="model"`), mae, 1e-6), metrics);

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import client, { Registry } from 'prom-client';
+import type { Pool } from './db.ts';
 
 export { client as promClient, Registry };
 
@@ -10,6 +11,15 @@ export function createRegistry(service: string): Registry {
   // process_*, nodejs_eventloop_lag_*, heap and GC metrics.
   client.collectDefaultMetrics({ register: registry });
   return registry;
+}
+
+/** The pg pool's connections, read at scrape time: the budget of max_connections a replica uses. */
+export function installPoolMetrics(registry: Registry, pool: Pick<Pool, 'totalCount' | 'idleCount' | 'waitingCount'>): void {
+  const gauge = (name: string, help: string, read: () => number) =>
+    new client.Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  gauge('db_pool_total_connections', 'Connections the Postgres pool holds (idle + in use)', () => pool.totalCount);
+  gauge('db_pool_idle_connections', 'Idle connections in the Postgres pool', () => pool.idleCount);
+  gauge('db_pool_waiting_clients', 'Queries waiting for a free connection of the Postgres pool', () => pool.waitingCount);
 }
 
 /** Request rate, errors and latency per route, and the /metrics endpoint. */

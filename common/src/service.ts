@@ -1,5 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyRequest, type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController, type onRequestHookHandler } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
@@ -11,10 +11,10 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
 import type { Pool } from './db.ts';
-import { errorBody, installErrorHandling } from './errors.ts';
+import { errorBody, errorResponseSchema, installErrorHandling } from './errors.ts';
 import { installHealthRoutes } from './health.ts';
 import { loggerOptions } from './logger.ts';
-import { createRegistry, installHttpMetrics } from './metrics.ts';
+import { createRegistry, installHttpMetrics, installPoolMetrics } from './metrics.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -32,6 +32,8 @@ export interface ServiceOptions {
   logLevel?: string;
   /** false silences logs (tests); default logs JSON to stdout. */
   logger?: boolean;
+  /** Where the JSON log lines go instead of stdout (tests read them). */
+  logStream?: { write(line: string): void };
   apiToken?: string;
   bodyLimit?: number;
   /** Mutating requests per client IP and minute (0 = unlimited). */
@@ -45,13 +47,14 @@ export interface ServiceOptions {
  */
 export async function createServiceApp(opts: ServiceOptions) {
   const fastifyOptions: FastifyServerOptions = {
-    logger: opts.logger === false ? false : loggerOptions(opts.service, opts.logLevel),
+    logger: opts.logger === false ? false : { ...loggerOptions(opts.service, opts.logLevel), ...(opts.logStream ? { stream: opts.logStream } : {}) },
     // A request id travels across services in x-request-id; we mint one when absent.
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     // Answer slow clients instead of holding sockets forever.
     requestTimeout: 120_000,
+    logController: new ProbesAtDebug(),
   };
   const app = Fastify(fastifyOptions).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
@@ -61,6 +64,7 @@ export async function createServiceApp(opts: ServiceOptions) {
   });
 
   const registry = createRegistry(opts.service);
+  installPoolMetrics(registry, opts.pool);
   app.decorate('pool', opts.pool);
   app.decorate('registry', registry);
 
@@ -90,6 +94,11 @@ export async function createServiceApp(opts: ServiceOptions) {
     if (at < 0) return;
     hooks.splice(at, 1);
     route.onRequest = [...hooks, requireToken];
+    if (opts.apiToken) {
+      // Every route guarded by the token says so in OpenAPI, with its 401, so /docs sends the token.
+      const schema = (route.schema ?? {}) as { security?: unknown; response?: Record<string | number, unknown> };
+      route.schema = { ...schema, security: [{ bearer: [] }], response: { ...schema.response, 401: errorResponseSchema } };
+    }
   });
   await app.register(swagger, {
     openapi: {
@@ -106,6 +115,25 @@ export async function createServiceApp(opts: ServiceOptions) {
   return app;
 }
 
+/**
+ * Health checks and Prometheus scrapes arrive every few seconds from every probe: their request
+ * lines go at debug, so at info they do not bury the requests people make. Errors stay errors.
+ */
+class ProbesAtDebug extends LogController {
+  private static readonly PROBE_URL = /^\/(health|metrics)(\/|\?|$)/;
+  private levelOf(url: string): 'debug' | 'info' {
+    return ProbesAtDebug.PROBE_URL.test(url) ? 'debug' : 'info';
+  }
+
+  override incomingRequest(request: FastifyRequest): void {
+    request.log[this.levelOf(request.url)]({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) reply.log.error({ res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    else reply.log[this.levelOf(request.url)]({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
 
 /** Whether a request carries the API token (constant-time comparison). */
 function validToken(token: string | undefined): (request: FastifyRequest) => boolean {

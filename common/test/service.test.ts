@@ -48,6 +48,46 @@ test('with API_TOKEN set, writes need the bearer token and reads stay open', asy
   await app.close();
 });
 
+test('OpenAPI: every route behind the token declares security bearer and its 401', async () => {
+  const app = await buildDemo({ apiToken: 'a-very-long-token-123' });
+  await app.ready();
+  const doc = (await app.inject('/docs/json')).json();
+  assert.deepEqual(doc.components.securitySchemes.bearer, { type: 'http', scheme: 'bearer' });
+  const things = doc.paths['/things'].post;
+  assert.deepEqual(things.security, [{ bearer: [] }]);
+  assert.ok(things.responses['401'], JSON.stringify(things.responses));
+  assert.equal(doc.paths['/teapot'].get.security, undefined, 'reads stay open');
+  await app.close();
+});
+
+test('requests are logged at info, health checks and scrapes at debug', async () => {
+  const lines: Array<{ level: number; msg: string; req?: { url: string } }> = [];
+  const logStream = { write: (line: string) => void lines.push(JSON.parse(line)) };
+  const app = await createServiceApp({ service: 'demo', description: 'demo', pool, logLevel: 'debug', logStream });
+  app.get('/things', async () => ({ ok: true }));
+  for (const url of ['/things', '/health/live', '/health/ready', '/metrics']) assert.equal((await app.inject(url)).statusCode, 200, url);
+  const incoming = lines.filter((l) => l.msg === 'incoming request');
+  const levelOf = (url: string) => incoming.find((l) => l.req?.url === url)?.level;
+  assert.equal(levelOf('/things'), 30);
+  for (const url of ['/health/live', '/health/ready', '/metrics']) assert.equal(levelOf(url), 20, url);
+  assert.equal(lines.filter((l) => l.msg === 'request completed').length, 4);
+  await app.close();
+});
+
+test('each service exports its Postgres pool: total, idle and waiting', async () => {
+  const app = await buildDemo();
+  const held = await Promise.all([pool.connect(), pool.connect()]);
+  const waiting = pool.query('SELECT 1');
+  const metrics = (await app.inject('/metrics')).body;
+  const value = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+  assert.equal(value('db_pool_total_connections'), 2);
+  assert.equal(value('db_pool_idle_connections'), 0);
+  assert.equal(value('db_pool_waiting_clients'), 1);
+  held.forEach((c) => c.release());
+  await waiting;
+  await app.close();
+});
+
 test('writes are rate limited per client with a 429 that says when to retry; reads are not', async () => {
   const app = await buildDemo({ rateLimitPerMinute: 3 });
   const codes = [];

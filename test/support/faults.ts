@@ -86,7 +86,7 @@ export function halfSentPost(url: string, body: unknown): Promise<{ finish(): Pr
 }
 
 /**
- * INITIAL_HISTORY_YEARS reaching back to 2021 from today: the shared CSVs end on 2023-12-29, so a
+ * INITIAL_HISTORY_YEARS reaching back to 2021 from today: the fixture CSVs end on 2023-12-29, so a
  * fixed number of years would load nothing once the calendar moves on. About three years of bars.
  */
 export const HISTORY_SINCE_2021 = String(Math.max(1, new Date().getUTCFullYear() - 2021));

@@ -18,7 +18,7 @@ export interface Peers {
 
 /**
  * The services the shepherd drives, real and listening on free ports in this process: the loader
- * on the csv source (../shared/market-data) and the estimator with a small, fast model.
+ * on the csv source (test/fixtures/market-data) and the estimator with a small, fast model.
  */
 export async function startPeers(db: TestDatabase, model: Record<string, string>): Promise<Peers> {
   const loader = await buildLoader({ env: loadLoadDataEnv({ DATABASE_URL: db.url, MARKET_DATA_SOURCE: 'csv', MARKET_DATA_DIR }), pool: db.pool, logger: false });

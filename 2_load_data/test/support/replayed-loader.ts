@@ -13,7 +13,7 @@ export interface ReplayedLoader {
 
 /**
  * 2_load_data on a database of its own, its Yahoo source (the real yahoo-finance2 client) pointed
- * at a replay server answering from ../shared/market-data. `env` adds settings (breaker, limits);
+ * at a replay server answering from test/fixtures/market-data. `env` adds settings (breaker, limits);
  * `yahoo` sets the client's timeouts and retries for the faults a test injects.
  */
 export async function startReplayedLoader(opts: { env?: Record<string, string>; yahoo?: Omit<YahooSourceOptions, 'baseUrl'> } = {}): Promise<ReplayedLoader> {

@@ -2,7 +2,7 @@
  * A local stand-in for Yahoo Finance's v8 chart API, for tests and offline runs.
  *
  * `GET /v8/finance/chart/:symbol?period1&period2&interval=1d&events=...` answers in Yahoo's exact
- * JSON shape, built from the real CSVs in /work/shared/market-data (`<SYMBOL>.csv`): bars with
+ * JSON shape, built from the real CSVs in test/fixtures/market-data (`<SYMBOL>.csv`): bars with
  * period1 <= timestamp < period2, equities stamped at the NYSE open in UTC (13:30 or 14:30 with
  * US DST), crypto (`*-USD`) at 00:00 UTC. Recorded fixtures (yahoo-fixtures/*.json) are replayed
  * verbatim when symbol, period1 and period2 match. It also answers the cookie/crumb endpoints

@@ -41,6 +41,18 @@ export interface BacktestInput {
   trainMaxBars?: number;
   /** Bands to serve instead of the version's own (e.g. the learned scale model), centred on its point. */
   bandModel?: BandModelFitter;
+  /** Called after each origin (a long backtest says how far it is). */
+  onProgress?: (progress: BacktestProgress) => void;
+}
+
+export interface BacktestProgress {
+  /** Origins evaluated so far, of `total`. */
+  done: number;
+  total: number;
+  /** Fits so far. */
+  fits: number;
+  /** Date of the origin just evaluated. */
+  origin: string;
 }
 
 export const BAND_BASELINE_NAMES = ['static', 'ewma', 'garch'] as const;
@@ -192,6 +204,7 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
         baseline_intervals,
         variance,
       });
+      input.onProgress?.({ done: i + 1, total: originIdx.length, fits: fits.length, origin: at(dates, t) });
     }
   } finally {
     if (current) disposeModel(current.model);

@@ -14,6 +14,16 @@ export interface ChangeHandlers {
   lost?(): void;
 }
 
+/** Several subscribers to one listener, each told of every change in turn. */
+export function allOf(...subscribers: ChangeHandlers[]): ChangeHandlers {
+  return {
+    champion: (ticker) => subscribers.forEach((h) => h.champion(ticker)),
+    prices: (ticker) => subscribers.forEach((h) => h.prices(ticker)),
+    reset: () => subscribers.forEach((h) => h.reset()),
+    lost: () => subscribers.forEach((h) => h.lost?.()),
+  };
+}
+
 export interface ChangeListener {
   /** True while LISTENing: only then is an in-memory forecast known to be current. */
   readonly connected: boolean;
