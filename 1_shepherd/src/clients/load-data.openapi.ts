@@ -212,7 +212,7 @@ export interface paths {
         put?: never;
         /**
          * Upsert the bars of a Yahoo-format CSV body (Content-Type: text/csv) for one ticker
-         * @description Header Date,Open,High,Low,Close,Adj Close,Volume (order free, Date and Close required). At most 67108864 bytes. All or nothing: a malformed line or an oversized body stores nothing.
+         * @description Header Date,Open,High,Low,Close,Adj Close,Volume (order free, Date and Close required). At most 67108864 bytes. All or nothing: a malformed line or an oversized body stores nothing. An upload pausing over 15000 ms is cut (408); over 4 imports at once answer 503 with Retry-After.
          */
         post: {
             parameters: {
@@ -266,6 +266,36 @@ export interface paths {
                     };
                 };
                 /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
                 413: {
                     headers: {
                         [name: string]: unknown;
@@ -282,6 +312,36 @@ export interface paths {
                 };
                 /** @description Default Response */
                 415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };

@@ -544,6 +544,21 @@ export interface paths {
                     };
                 };
                 /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -559,7 +574,37 @@ export interface paths {
                     };
                 };
                 /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -592,7 +637,7 @@ export interface paths {
         put?: never;
         /**
          * Queue a fine-tune of the ticker's champion on the data that arrived since it was trained
-         * @description The result is a challenger; it becomes champion only if it is not worse than the champion on the same recent window.
+         * @description The result is a challenger; it becomes champion only if it is not worse than the champion on the same recent window. 409 (with champion_version) when no bar arrived after the champion's last one: nothing is queued, saved or promoted.
          */
         post: {
             parameters: {
@@ -639,7 +684,52 @@ export interface paths {
                     };
                 };
                 /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -770,6 +860,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             ticker: string;
+                            /** @description Whether the versions listed were validated on the same window, i.e. whether their metrics compare directly */
+                            metrics_windows: string;
                             models: {
                                 version: number;
                                 ticker: string;
@@ -835,6 +927,37 @@ export interface paths {
                                     method: string;
                                     levels: number[];
                                     validation_windows: number;
+                                } | null;
+                                /** @description Band skill on validation beside the static, EWMA and GARCH baselines; null for versions trained before band models */
+                                interval_skill: {
+                                    /**
+                                     * @description The band model /predict serves for this version by default
+                                     * @enum {string}
+                                     */
+                                    served: "static" | "ewma" | "garch" | "model";
+                                    reason: string;
+                                    /** @description Validation origins every band model was scored on (none of the fits saw them) */
+                                    windows: {
+                                        start: string;
+                                        end: string;
+                                        n: number;
+                                    };
+                                    /** @description Per band model (static, ewma, garch, model), per step ("1", "5"): mean interval scores (log-return units, lower is better), coverage and QLIKE */
+                                    per_model: {
+                                        [key: string]: {
+                                            [key: string]: {
+                                                interval_score80: number;
+                                                interval_score95: number;
+                                                coverage80: number;
+                                                coverage95: number;
+                                                qlike: number;
+                                            };
+                                        };
+                                    };
+                                    /** @description One-sided Diebold-Mariano p-values of the learned bands beating EWMA */
+                                    model_vs_ewma_p: {
+                                        [key: string]: number;
+                                    } | null;
                                 } | null;
                                 /** @description 1 - mae / naive mae; above 0 beats naive */
                                 skill_vs_naive: number | null;
@@ -1293,7 +1416,37 @@ export interface paths {
                     };
                 };
                 /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1322,7 +1475,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A ticker's backtests, newest first: aggregates per forecaster (MAE, RMSE, MAPE, MASE, directional accuracy) and interval coverage */
+        /** A ticker's backtests, newest first: aggregates per forecaster (MAE, RMSE, MAPE, MASE, directional accuracy), interval coverage, and band scores (coverage, interval score, QLIKE) beside static, EWMA and GARCH bands with Diebold-Mariano p-values */
         get: {
             parameters: {
                 query: {
@@ -1397,6 +1550,118 @@ export interface paths {
                                     per_step_80: number[];
                                     per_step_95: number[];
                                 };
+                                /** @description Band scores per step beside static, EWMA(0.94) and GARCH(1,1)-t bands on the same origins; null for backtests stored before bands were scored */
+                                bands: {
+                                    /** @description Which bands the 'model' row scores: the version's own ('version') or a band model's name */
+                                    served: string;
+                                    per_step: {
+                                        step: number;
+                                        models: {
+                                            model: {
+                                                step: number;
+                                                coverage80: number;
+                                                coverage95: number;
+                                                /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
+                                                interval_score80: number;
+                                                interval_score95: number;
+                                                /** @description Mean QLIKE loss r^2/v + log v of the variance forecast; lower is better */
+                                                qlike: number;
+                                            } | null;
+                                            static: {
+                                                step: number;
+                                                coverage80: number;
+                                                coverage95: number;
+                                                /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
+                                                interval_score80: number;
+                                                interval_score95: number;
+                                                /** @description Mean QLIKE loss r^2/v + log v of the variance forecast; lower is better */
+                                                qlike: number;
+                                            } | null;
+                                            ewma: {
+                                                step: number;
+                                                coverage80: number;
+                                                coverage95: number;
+                                                /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
+                                                interval_score80: number;
+                                                interval_score95: number;
+                                                /** @description Mean QLIKE loss r^2/v + log v of the variance forecast; lower is better */
+                                                qlike: number;
+                                            } | null;
+                                            garch: {
+                                                step: number;
+                                                coverage80: number;
+                                                coverage95: number;
+                                                /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
+                                                interval_score80: number;
+                                                interval_score95: number;
+                                                /** @description Mean QLIKE loss r^2/v + log v of the variance forecast; lower is better */
+                                                qlike: number;
+                                            } | null;
+                                        };
+                                        dm: {
+                                            static: {
+                                                /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                                is80: {
+                                                    two_sided: number;
+                                                    a_better: number;
+                                                    a_worse: number;
+                                                };
+                                                /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                                is95: {
+                                                    two_sided: number;
+                                                    a_better: number;
+                                                    a_worse: number;
+                                                };
+                                                /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                                qlike: {
+                                                    two_sided: number;
+                                                    a_better: number;
+                                                    a_worse: number;
+                                                };
+                                            } | null;
+                                            ewma: {
+                                                /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                                is80: {
+                                                    two_sided: number;
+                                                    a_better: number;
+                                                    a_worse: number;
+                                                };
+                                                /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                                is95: {
+                                                    two_sided: number;
+                                                    a_better: number;
+                                                    a_worse: number;
+                                                };
+                                                /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                                qlike: {
+                                                    two_sided: number;
+                                                    a_better: number;
+                                                    a_worse: number;
+                                                };
+                                            } | null;
+                                            garch: {
+                                                /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                                is80: {
+                                                    two_sided: number;
+                                                    a_better: number;
+                                                    a_worse: number;
+                                                };
+                                                /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                                is95: {
+                                                    two_sided: number;
+                                                    a_better: number;
+                                                    a_worse: number;
+                                                };
+                                                /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                                qlike: {
+                                                    two_sided: number;
+                                                    a_better: number;
+                                                    a_worse: number;
+                                                };
+                                            } | null;
+                                        };
+                                    }[];
+                                } | null;
                                 fits: {
                                     [key: string]: unknown;
                                 }[];
@@ -1512,6 +1777,118 @@ export interface paths {
                                 per_step_80: number[];
                                 per_step_95: number[];
                             };
+                            /** @description Band scores per step beside static, EWMA(0.94) and GARCH(1,1)-t bands on the same origins; null for backtests stored before bands were scored */
+                            bands: {
+                                /** @description Which bands the 'model' row scores: the version's own ('version') or a band model's name */
+                                served: string;
+                                per_step: {
+                                    step: number;
+                                    models: {
+                                        model: {
+                                            step: number;
+                                            coverage80: number;
+                                            coverage95: number;
+                                            /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
+                                            interval_score80: number;
+                                            interval_score95: number;
+                                            /** @description Mean QLIKE loss r^2/v + log v of the variance forecast; lower is better */
+                                            qlike: number;
+                                        } | null;
+                                        static: {
+                                            step: number;
+                                            coverage80: number;
+                                            coverage95: number;
+                                            /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
+                                            interval_score80: number;
+                                            interval_score95: number;
+                                            /** @description Mean QLIKE loss r^2/v + log v of the variance forecast; lower is better */
+                                            qlike: number;
+                                        } | null;
+                                        ewma: {
+                                            step: number;
+                                            coverage80: number;
+                                            coverage95: number;
+                                            /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
+                                            interval_score80: number;
+                                            interval_score95: number;
+                                            /** @description Mean QLIKE loss r^2/v + log v of the variance forecast; lower is better */
+                                            qlike: number;
+                                        } | null;
+                                        garch: {
+                                            step: number;
+                                            coverage80: number;
+                                            coverage95: number;
+                                            /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
+                                            interval_score80: number;
+                                            interval_score95: number;
+                                            /** @description Mean QLIKE loss r^2/v + log v of the variance forecast; lower is better */
+                                            qlike: number;
+                                        } | null;
+                                    };
+                                    dm: {
+                                        static: {
+                                            /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                            is80: {
+                                                two_sided: number;
+                                                a_better: number;
+                                                a_worse: number;
+                                            };
+                                            /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                            is95: {
+                                                two_sided: number;
+                                                a_better: number;
+                                                a_worse: number;
+                                            };
+                                            /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                            qlike: {
+                                                two_sided: number;
+                                                a_better: number;
+                                                a_worse: number;
+                                            };
+                                        } | null;
+                                        ewma: {
+                                            /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                            is80: {
+                                                two_sided: number;
+                                                a_better: number;
+                                                a_worse: number;
+                                            };
+                                            /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                            is95: {
+                                                two_sided: number;
+                                                a_better: number;
+                                                a_worse: number;
+                                            };
+                                            /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                            qlike: {
+                                                two_sided: number;
+                                                a_better: number;
+                                                a_worse: number;
+                                            };
+                                        } | null;
+                                        garch: {
+                                            /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                            is80: {
+                                                two_sided: number;
+                                                a_better: number;
+                                                a_worse: number;
+                                            };
+                                            /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                            is95: {
+                                                two_sided: number;
+                                                a_better: number;
+                                                a_worse: number;
+                                            };
+                                            /** @description Diebold-Mariano p-values of the served bands against this baseline (a = served) */
+                                            qlike: {
+                                                two_sided: number;
+                                                a_better: number;
+                                                a_worse: number;
+                                            };
+                                        } | null;
+                                    };
+                                }[];
+                            } | null;
                             fits: {
                                 [key: string]: unknown;
                             }[];
@@ -1577,6 +1954,8 @@ export interface paths {
                 query: {
                     ticker: string;
                     horizon?: number;
+                    /** @description Band model for the 80%/95% bands: 'model' (learned scale network), 'ewma', 'garch' (GARCH(1,1)-t) or 'static'; default: the one the version serves (learned only when it beat EWMA significantly on validation) */
+                    interval_model?: "static" | "ewma" | "garch" | "model";
                 };
                 header?: never;
                 path?: never;
@@ -1599,6 +1978,11 @@ export interface paths {
                             alpha?: number;
                             /** @description 1 - MAE / naive MAE on validation, step 1; above 0 beats naive */
                             skill_vs_naive?: number | null;
+                            /**
+                             * @description Band model that drew lower/upper80 and lower/upper95; null for versions trained before band models (20-day volatility bands)
+                             * @enum {string|null}
+                             */
+                            interval_model: "static" | "ewma" | "garch" | "model" | null;
                             /** @description lower/upper80 and lower/upper95: prediction intervals (absent for versions trained before intervals) */
                             forecast: {
                                 date: string;
@@ -1632,6 +2016,21 @@ export interface paths {
                 };
                 /** @description Default Response */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1661,6 +2060,7 @@ export interface paths {
                     "application/json": {
                         ticker: string;
                         bars: {
+                            /** @description YYYY-MM-DD, from 1900-01-01 to a week from today */
                             date: string;
                             close: number;
                             open?: number | null;
@@ -1670,6 +2070,11 @@ export interface paths {
                         }[];
                         /** @default 1 */
                         horizon?: number;
+                        /**
+                         * @description Band model for the 80%/95% bands: 'model' (learned scale network), 'ewma', 'garch' (GARCH(1,1)-t) or 'static'; default: the one the version serves (learned only when it beat EWMA significantly on validation)
+                         * @enum {string}
+                         */
+                        interval_model?: "static" | "ewma" | "garch" | "model";
                     };
                 };
             };
@@ -1689,6 +2094,11 @@ export interface paths {
                             alpha?: number;
                             /** @description 1 - MAE / naive MAE on validation, step 1; above 0 beats naive */
                             skill_vs_naive?: number | null;
+                            /**
+                             * @description Band model that drew lower/upper80 and lower/upper95; null for versions trained before band models (20-day volatility bands)
+                             * @enum {string|null}
+                             */
+                            interval_model: "static" | "ewma" | "garch" | "model" | null;
                             /** @description lower/upper80 and lower/upper95: prediction intervals (absent for versions trained before intervals) */
                             forecast: {
                                 date: string;
@@ -1736,7 +2146,52 @@ export interface paths {
                     };
                 };
                 /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            statusCode: number;
+                            error: string;
+                            /** @description What went wrong and what to change */
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
