@@ -63,14 +63,15 @@ describe('Yahoo failing during a shepherd run', () => {
     const shepherd = await startService('shepherd', await freePort(), stack.shepherdEnv);
     services.push(shepherd);
 
-    // AAPL (first in the watchlist) gets its one chart request through; then Yahoo answers 500.
-    yahoo.setFault({ kind: 'status', status: 500, skip: 1 });
+    // AAPL (first in the watchlist) gets its two chart requests through (the missing days, then the
+    // backfill of a replay whose newest bar predates today); then Yahoo answers 500.
+    yahoo.setFault({ kind: 'status', status: 500, skip: 2 });
     const first = await timedFetch(`${shepherd.url}/run`, { method: 'POST' });
     assert.equal(first.status, 202);
     const partial = await runToEnd(shepherd, first.body.run_id);
     assert.equal(partial.status, 'partial', JSON.stringify(partial));
     assert.match(partial.error, /1 of 2 tickers failed/);
-    assert.deepEqual(steps(partial, 'AAPL'), [['load', 'succeeded'], ['train', 'succeeded']]);
+    assert.deepEqual(steps(partial, 'AAPL'), [['load', 'succeeded'], ['backfill', 'succeeded'], ['train', 'succeeded']]);
     assert.deepEqual(steps(partial, 'MSFT'), [['load', 'failed']]);
     const failed = partial.steps.find((s: any) => s.ticker === 'MSFT');
     assert.ok(failed.error && failed.error.length > 10, `the failing step says why: ${failed.error}`);
@@ -81,7 +82,7 @@ describe('Yahoo failing during a shepherd run', () => {
     const second = await timedFetch(`${shepherd.url}/run`, { method: 'POST' });
     const caughtUp = await runToEnd(shepherd, second.body.run_id);
     assert.equal(caughtUp.status, 'succeeded', JSON.stringify(caughtUp));
-    assert.deepEqual(steps(caughtUp, 'MSFT'), [['load', 'succeeded'], ['train', 'succeeded']]);
+    assert.deepEqual(steps(caughtUp, 'MSFT'), [['load', 'succeeded'], ['backfill', 'succeeded'], ['train', 'succeeded']]);
     assert.deepEqual(steps(caughtUp, 'AAPL').map((s: string[]) => s[0]), ['load', 'train']);
     assert.equal(steps(caughtUp, 'AAPL')[1][1], 'skipped', 'AAPL has no new bars: no retraining');
     const models = await db.pool.query(`SELECT ticker, count(*)::int AS n FROM models GROUP BY ticker ORDER BY ticker`);
@@ -133,7 +134,7 @@ describe('the shepherd killed mid-run', () => {
     }, { timeoutMs: 120_000, intervalMs: 250, describe: () => second.output().slice(-3000) });
     assert.equal(resumed.status, 'succeeded', JSON.stringify(resumed));
     assert.ok(resumed.steps.every((s: any) => s.step !== 'lock'), 'no ticker was found locked');
-    assert.deepEqual(steps(resumed, 'MSFT'), [['load', 'succeeded'], ['train', 'succeeded']]);
+    assert.deepEqual(steps(resumed, 'MSFT'), [['load', 'succeeded'], ['backfill', 'succeeded'], ['train', 'succeeded']]);
     // AAPL's training, queued by the dead run, went on in the estimator; the new run waited for
     // that same job instead of queueing a second one.
     const aaplJobs = (await db.pool.query(`SELECT id, status FROM training_jobs WHERE ticker = 'AAPL' AND kind = 'train'`)).rows;
