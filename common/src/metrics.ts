@@ -79,3 +79,33 @@ export function tickerLabeler(budget: TickerSeriesBudget): (ticker: string) => s
     return OTHER_TICKERS_LABEL;
   };
 }
+
+/**
+ * A value read for /metrics that a scrape must not wait for: the first call waits for `read`;
+ * later calls answer at once with the last value and, when it is older than `maxAgeMs`, start one
+ * read in the background for the next scrape. A failed read keeps the last value (or rejects the
+ * first call) and is retried at the next call.
+ */
+export function refreshedInBackground<T>(read: () => Promise<T>, maxAgeMs: number): () => Promise<T> {
+  let value: { at: number; data: T } | undefined;
+  let inFlight: Promise<T> | undefined;
+  const refresh = () => {
+    inFlight ??= read().then(
+      (data) => {
+        value = { at: Date.now(), data };
+        inFlight = undefined;
+        return data;
+      },
+      (err: unknown) => {
+        inFlight = undefined;
+        throw err;
+      },
+    );
+    return inFlight;
+  };
+  return async () => {
+    if (!value) return refresh();
+    if (Date.now() - value.at > maxAgeMs) refresh().catch(() => {});
+    return value.data;
+  };
+}
