@@ -14,6 +14,7 @@ import { pageRoutes } from './routes/page.ts';
 import { ChampionCache } from './serving/champion-cache.ts';
 import { allOf, listenForChanges } from './serving/change-listener.ts';
 import { ForecastService, type ForecastServiceOptions } from './serving/forecast-service.ts';
+import { createJobAdmission } from './training/admission.ts';
 import { startTrainingWorker, type TrainingWorkerDeps } from './training/worker.ts';
 
 export interface BuildOptions {
@@ -84,10 +85,11 @@ export async function buildApp(opts: BuildOptions) {
   const serves = env.ESTIMATOR_ROLE !== 'worker';
   await app.register(monitoringRoutes, { monitor });
   if (serves) await app.register(pageRoutes);
-  await app.register(trainingRoutes, { boss, queue, modelOverrides: overrides });
+  const admission = createJobAdmission({ pool, boss, queue, modelOverrides: overrides });
+  await app.register(trainingRoutes, { admission });
   await app.register(jobRoutes);
   await app.register(modelRoutes);
-  await app.register(backtestRoutes, { boss, queue, modelOverrides: overrides });
+  await app.register(backtestRoutes, { admission });
   if (serves) await app.register(predictRoutes, { forecasts, metrics, perMinute: env.PREDICT_RATE_LIMIT_PER_MINUTE, maxInFlight: env.PREDICT_MAX_IN_FLIGHT });
 
   // One LISTEN connection for promotions and price changes; forecasts are precomputed once it is

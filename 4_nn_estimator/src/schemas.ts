@@ -231,3 +231,6 @@ export type BacktestSummary = z.infer<typeof backtestSummarySchema>;
 export type BacktestDetail = z.infer<typeof backtestDetailSchema>;
 export type PredictResponse = z.infer<typeof forecastSchema>;
 export type ChampionChange = z.infer<typeof championChangeSchema>;
+export type TrainRequest = z.infer<typeof trainRequestSchema>;
+export type FineTuneRequest = z.infer<typeof fineTuneRequestSchema>;
+export type BacktestRequest = z.infer<typeof backtestRequestSchema>;

@@ -3,12 +3,15 @@
 // Series are simulated from known processes (seeded), so every expectation has a ground truth.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import type { DailyBar } from '../../common/src/bars.ts';
 import { calibrate, ConformalBands, conformalFitter, conformalQuantile, nonconformity } from '../src/model/bands/conformal.ts';
 import { centredMoves, stepLosses, walkForwardBands } from '../src/model/bands/evaluate.ts';
 import { ewmaFitter, ewmaVariances } from '../src/model/bands/ewma.ts';
 import { fitGarchT, garchFitter, garchTLogLikelihood, GarchBands, standardisedTDraws } from '../src/model/bands/garch.ts';
 import { nelderMead } from '../src/model/bands/nelder-mead.ts';
+import { BAND_PROBABILITIES, bandEdgesOf } from '../src/model/bands/series.ts';
+import { quantileSorted } from '../src/model/intervals.ts';
 import { coverageOf, dieboldMariano, intervalScore, meanOf, qlike } from '../src/model/bands/scoring.ts';
 import { StaticBands } from '../src/model/bands/static.ts';
 import type { BandForecast, BandModel, BandModelFitter } from '../src/model/bands/types.ts';
@@ -236,4 +239,29 @@ test('save -> load -> the same bands: every baseline, plain and recalibrated, fr
     }
   }
   assert.throws(() => baselineFromJSON({ name: 'nope' }), /no baseline band model named nope/);
+});
+
+test('band edges by selection are the edges of the fully sorted sample, to the bit (ties, signed zeros, infinities, NaN)', () => {
+  const sortedEdges = (values: readonly number[]) => {
+    const sorted = Float64Array.from(values).sort();
+    return Object.fromEntries(Object.entries(BAND_PROBABILITIES).map(([edge, p]) => [edge, quantileSorted(sorted, p)]));
+  };
+  const same = (values: number[]) => {
+    const expected = sortedEdges(values);
+    for (const sample of [[...values], Float64Array.from(values)]) {
+      const got = bandEdgesOf(sample) as Record<string, number>;
+      for (const [edge, x] of Object.entries(expected)) assert.ok(Object.is(got[edge], x), `${edge}: ${got[edge]} vs ${x} (n ${values.length})`);
+    }
+  };
+  const value = fc.oneof(
+    fc.double({ noNaN: true }),
+    fc.constantFrom(0, -0, 1, -1, Infinity, -Infinity),
+    fc.integer({ min: -3, max: 3 }),
+  );
+  fc.assert(fc.property(fc.array(value, { minLength: 1, maxLength: 700 }), (values) => same(values)), { numRuns: 300 });
+  // The sizes the models use (GARCH: 4,000 paths), heavy-tailed and with many ties.
+  const random = mulberry32(5);
+  same(Array.from(standardisedTDraws(3, 4000, random)));
+  same(Array.from({ length: 4000 }, () => Math.round(random() * 20) - 10));
+  same([...Array.from({ length: 999 }, () => random()), Number.NaN]);
 });

@@ -14,6 +14,7 @@ import { initBackend } from '../src/training/backend.ts';
 import { trainModel, type TrainResult } from '../src/model/train.ts';
 import { startQueue } from '../src/training/queue.ts';
 import { storeChampion } from './support/champions.ts';
+import { forecastMany, forecastManyYielding } from '../src/serving/forecaster.ts';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
 
@@ -217,6 +218,22 @@ describe('forecast serving', () => {
     const metrics = (await app.inject('/metrics')).body;
     assert.match(metrics, /forecast_batches_total\{[^}]*\} [1-9]/);
     assert.match(metrics, /forecast_batch_size_bucket\{le="64"[^}]*\} [1-9]/);
+  });
+
+  test('a micro-batch gives the event loop a turn between its requests, with the same forecasts', async () => {
+    const champion = (await app.champions.get('AAPL'))!;
+    const requests = [0, 3, 7].map((cut) => {
+      const bars = aapl.slice(0, aapl.length - cut);
+      return { closes: bars.map((b) => b.close), lastDate: bars.at(-1)!.date, horizon: 10, bars };
+    });
+    let turns = 0;
+    let counting = true;
+    const count = () => { if (counting) { turns++; setImmediate(count); } };
+    setImmediate(count);
+    const yielding = await forecastManyYielding(champion, requests);
+    counting = false;
+    assert.ok(turns >= requests.length - 1, `other callbacks ran ${turns} times during a batch of ${requests.length}`);
+    assert.deepEqual(yielding, forecastMany(champion, requests));
   });
 
   test('a compiled pass that fails its check falls back to TF.js, logged and counted', async () => {

@@ -1,20 +1,15 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type PgBoss from 'pg-boss';
 import { errorResponseSchema, HttpError } from '@stocks/common';
-import { backtests, prices, type BacktestRow } from '@stocks/db';
-import { resolveModelConfig, type ModelConfig } from '../model/config.ts';
-import { minimumBarsForTraining } from '../model/dataset.ts';
-import { type QueueOptions, submitJob } from '../training/queue.ts';
+import { backtests, type BacktestRow } from '@stocks/db';
+import type { JobAdmission } from '../training/admission.ts';
 import {
   type BacktestDetail, backtestDetailSchema, backtestParamsSchema, backtestRequestSchema, backtestsQuerySchema, backtestsResponseSchema, type BacktestSummary, jobAcceptedSchema,
 } from '../schemas.ts';
-import { noStoredPrices } from '../errors.ts';
+import { backtestRefusal } from './job-refusals.ts';
 
 export interface BacktestRouteOptions {
-  boss: PgBoss;
-  queue: QueueOptions;
-  modelOverrides: Partial<ModelConfig>;
+  admission: JobAdmission;
 }
 
 /** jsonb columns are typed loosely by the repository; their shape is model/backtest.ts's BacktestResult. */
@@ -22,9 +17,8 @@ function present(row: Omit<BacktestRow, 'per_origin'>): BacktestSummary {
   return { ...row, created_at: row.created_at.toISOString() } as unknown as BacktestSummary;
 }
 
-export const backtestRoutes: FastifyPluginAsync<BacktestRouteOptions> = async (fastify, opts) => {
+export const backtestRoutes: FastifyPluginAsync<BacktestRouteOptions> = async (fastify, { admission }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  const minTrain = minimumBarsForTraining(resolveModelConfig(opts.modelOverrides));
 
   app.post('/backtest', {
     onRequest: app.requireToken,
@@ -36,16 +30,9 @@ export const backtestRoutes: FastifyPluginAsync<BacktestRouteOptions> = async (f
       response: { 202: jobAcceptedSchema, 400: errorResponseSchema, 401: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema, 422: errorResponseSchema, 429: errorResponseSchema },
     },
   }, async (request, reply) => {
-    const { ticker, origins, horizon, retrain_every } = request.body;
-    const coverage = await prices.getCoverage(app.pool, ticker);
-    if (!coverage) throw noStoredPrices(ticker);
-    const needed = minTrain + origins - 1 + horizon;
-    if (coverage.rows < needed) {
-      throw new HttpError(422, `${ticker} has ${coverage.rows} stored bars; ${origins} origins with horizon ${horizon} need at least ${needed}. Ask for fewer origins or load a longer history.`, { needed, got: coverage.rows });
-    }
-    const params = { origins, horizon, ...(retrain_every ? { retrain_every } : {}) };
-    const job = await submitJob(app.pool, opts.boss, { kind: 'backtest', ticker, params }, opts.queue);
-    return reply.code(202).send({ job_id: job.job_id, status: job.status });
+    const admitted = await admission.backtest(request.body);
+    if (admitted.outcome !== 'accepted') throw backtestRefusal(admitted, request.body);
+    return reply.code(202).send({ job_id: admitted.job.job_id, status: admitted.job.status });
   });
 
   app.get('/backtests', {

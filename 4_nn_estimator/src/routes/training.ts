@@ -1,24 +1,17 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type PgBoss from 'pg-boss';
 import { errorResponseSchema, HttpError } from '@stocks/common';
-import { backtests, jobs, models, prices } from '@stocks/db';
-import type { ModelConfig } from '../model/config.ts';
-import { minimumBarsForTraining } from '../model/dataset.ts';
-import { resolveModelConfig } from '../model/config.ts';
-import { type QueueOptions, submitJob } from '../training/queue.ts';
+import { backtests, jobs } from '@stocks/db';
+import type { JobAdmission } from '../training/admission.ts';
 import { fineTuneRequestSchema, jobAcceptedSchema, jobParamsSchema, jobSchema, trainRequestSchema } from '../schemas.ts';
-import { noStoredPrices } from '../errors.ts';
+import { fineTuneRefusal, trainRefusal } from './job-refusals.ts';
 
 export interface TrainingRouteOptions {
-  boss: PgBoss;
-  queue: QueueOptions;
-  modelOverrides: Partial<ModelConfig>;
+  admission: JobAdmission;
 }
 
-export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (fastify, opts) => {
+export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (fastify, { admission }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  const needed = minimumBarsForTraining(resolveModelConfig(opts.modelOverrides));
 
   app.post('/train', {
     onRequest: app.requireToken,
@@ -29,17 +22,9 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (f
       response: { 202: jobAcceptedSchema, 400: errorResponseSchema, 401: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema, 422: errorResponseSchema, 429: errorResponseSchema },
     },
   }, async (request, reply) => {
-    const { ticker, end_date } = request.body;
-    if (!(await prices.getCoverage(app.pool, ticker))) throw noStoredPrices(ticker);
-    // A job that cannot succeed is refused now, not retried in the queue: the bars up to end_date.
-    const coverage = await prices.getCoverage(app.pool, ticker, end_date);
-    const upTo = end_date ? ` up to ${end_date}` : '';
-    if (!coverage || coverage.rows < needed) {
-      throw new HttpError(422, `${ticker} has ${coverage?.rows ?? 0} stored bars${upTo}; training needs at least ${needed}. `
-        + (end_date ? 'Choose a later end_date or load' : 'Load') + ' a longer history first.', { needed, got: coverage?.rows ?? 0 });
-    }
-    const job = await submitJob(app.pool, opts.boss, { kind: 'train', ticker, params: end_date ? { end_date } : {} }, opts.queue);
-    return reply.code(202).send({ job_id: job.job_id, status: job.status });
+    const admitted = await admission.train(request.body);
+    if (admitted.outcome !== 'accepted') throw trainRefusal(admitted, request.body);
+    return reply.code(202).send({ job_id: admitted.job.job_id, status: admitted.job.status });
   });
 
   app.post('/fine-tune', {
@@ -52,23 +37,9 @@ export const trainingRoutes: FastifyPluginAsync<TrainingRouteOptions> = async (f
       response: { 202: jobAcceptedSchema, 400: errorResponseSchema, 401: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema, 429: errorResponseSchema },
     },
   }, async (request, reply) => {
-    const { ticker } = request.body;
-    const champion = await models.getChampionSummary(app.pool, ticker);
-    if (!champion) {
-      throw new HttpError(404, `${ticker} has no model to fine-tune. Train one first: POST /train {"ticker":"${ticker}"}.`);
-    }
-    const coverage = await prices.getCoverage(app.pool, ticker);
-    const trainedThrough = models.lastBarSeen(champion);
-    if (!coverage || coverage.last_date <= trainedThrough) {
-      // Nothing to learn from: a fine-tune would only re-fit the same bars and store a copy as a new version.
-      throw new HttpError(409, `${ticker} has no bars after ${trainedThrough}, the last one champion version ${champion.version} was trained on; it stays the champion. Load newer prices first (2_load_data POST /load).`, {
-        champion_version: champion.version,
-        trained_through: trainedThrough,
-        newest_stored: coverage?.last_date ?? null,
-      });
-    }
-    const job = await submitJob(app.pool, opts.boss, { kind: 'fine-tune', ticker, params: {} }, opts.queue);
-    return reply.code(202).send({ job_id: job.job_id, status: job.status });
+    const admitted = await admission.fineTune(request.body);
+    if (admitted.outcome !== 'accepted') throw fineTuneRefusal(admitted);
+    return reply.code(202).send({ job_id: admitted.job.job_id, status: admitted.job.status });
   });
 };
 

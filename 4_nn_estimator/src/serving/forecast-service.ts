@@ -21,7 +21,7 @@ import { noStoredPrices } from '../errors.ts';
 import { checkHorizon } from '../model/forecast.ts';
 import type { ChampionCache, LoadedChampion } from './champion-cache.ts';
 import type { ChangeHandlers } from './change-listener.ts';
-import { type Forecast, forecastFrom, forecastMany, type ForecastRequest } from './forecaster.ts';
+import { type Forecast, forecastFrom, forecastManyYielding, type ForecastRequest } from './forecaster.ts';
 import type { BandModelName } from '../model/bands/types.ts';
 
 /** Bars the band models read at a forecast: EWMA's and GARCH's filters run over the last 750 returns. */
@@ -236,7 +236,7 @@ export class ForecastService {
     const key = `${champion.ticker}\u0000${champion.version}`;
     let batcher = this.batchers.get(key);
     if (!batcher) {
-      batcher = new MicroBatcher<ForecastRequest, Forecast>((items) => forecastMany(champion, items), {
+      batcher = new MicroBatcher<ForecastRequest, Forecast>((items) => forecastManyYielding(champion, items), {
         maxBatch: this.options.maxBatch ?? 64,
         maxWaitMs: this.options.maxWaitMs ?? 2,
         onBatch: (size) => {

@@ -3,6 +3,7 @@
  * champion's prediction bands. Pure computation on a loaded champion; nothing here touches the
  * database or the cache.
  */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { type DailyBar, HttpError, nextTradingDays } from '@stocks/common';
 import { priceBands } from '../model/bands/evaluate.ts';
 import { widenWithHorizon } from '../model/bands/fan.ts';
@@ -35,31 +36,48 @@ export function forecastFrom(champion: LoadedChampion, bars: readonly DailyBar[]
 }
 
 /**
- * Many forecasts of one champion with ONE forward pass (the micro-batch of POST /predict, the
- * cache's precompute), through the same model function backtests use; this adds only the trading
- * dates and the bands. A request that fails (too short, bad horizon, non-finite output) gets its Error.
+ * Many forecasts of one champion with ONE forward pass (the cache's precompute), through the same
+ * model function backtests use; this adds only the trading dates and the bands. A request that
+ * fails (too short, bad horizon, non-finite output) gets its Error.
  */
 export function forecastMany(champion: LoadedChampion, requests: readonly ForecastRequest[]): Array<Forecast | Error> {
   const paths = forecastCloses(champion.predictor, champion.scaler, champion.config, champion.alpha, requests);
-  return paths.map((closes, i) => {
-    if (closes instanceof Error) return closes;
-    const r = requests[i]!;
-    try {
-      const banded = bandedPoints(champion, r, nextTradingDays(champion.ticker, r.lastDate, r.horizon), closes);
-      return {
-        ticker: champion.ticker,
-        model_version: champion.version,
-        backend: champion.backend,
-        last_date: r.lastDate,
-        alpha: champion.alpha,
-        skill_vs_naive: champion.skill,
-        interval_model: banded.name,
-        forecast: banded.points,
-      };
-    } catch (err) {
-      return err as Error;
-    }
-  });
+  return paths.map((closes, i) => finish(champion, requests[i]!, closes));
+}
+
+/**
+ * forecastMany for POST /predict's micro-batches: the same forward pass and the same results, but
+ * the event loop gets a turn between one request's bands and the next (GARCH bands simulate
+ * 4,000 paths per request), so a batch never holds /health/live and new connections for the sum.
+ */
+export async function forecastManyYielding(champion: LoadedChampion, requests: readonly ForecastRequest[]): Promise<Array<Forecast | Error>> {
+  const paths = forecastCloses(champion.predictor, champion.scaler, champion.config, champion.alpha, requests);
+  const out: Array<Forecast | Error> = [];
+  for (let i = 0; i < paths.length; i++) {
+    if (i > 0) await yieldToEventLoop();
+    out.push(finish(champion, requests[i]!, paths[i]!));
+  }
+  return out;
+}
+
+/** One request's forecast from its forward-pass closes: trading dates and bands. */
+function finish(champion: LoadedChampion, r: ForecastRequest, closes: number[] | Error): Forecast | Error {
+  if (closes instanceof Error) return closes;
+  try {
+    const banded = bandedPoints(champion, r, nextTradingDays(champion.ticker, r.lastDate, r.horizon), closes);
+    return {
+      ticker: champion.ticker,
+      model_version: champion.version,
+      backend: champion.backend,
+      last_date: r.lastDate,
+      alpha: champion.alpha,
+      skill_vs_naive: champion.skill,
+      interval_model: banded.name,
+      forecast: banded.points,
+    };
+  } catch (err) {
+    return err as Error;
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import PgBoss from 'pg-boss';
-import { HttpError, type Pool, withTransaction } from '@stocks/common';
+import { type Pool, withTransaction } from '@stocks/common';
 import { jobs, type JobKind } from '@stocks/db';
 
 /** One queue for all model work, so a worker never runs two TF.js fits at once. */
@@ -64,14 +64,17 @@ export async function startQueue(databaseUrl: string, opts: StartQueueOptions, o
 export interface SubmittedJob {
   job_id: string;
   status: 'queued' | 'running';
+  /** False when the submit joined the active job instead of creating one. */
   created: boolean;
+  /** The parameters the job runs with (the active job's when it was joined). */
+  params: Record<string, unknown>;
 }
 
 /**
  * Record the job and enqueue it in ONE transaction: a job row without queue entry (or the
  * reverse) can never exist, whatever fails in between. One queued or running job per (ticker,
- * kind), enforced by the database: concurrent submits all answer the one job, and a submit with
- * other parameters than the active job's is refused (409) instead of silently handed that job.
+ * kind), enforced by the database: concurrent submits all answer the one job. Whether a submit
+ * with other parameters may join it is admission.ts's decision.
  */
 export async function submitJob(
   pool: Pool,
@@ -92,20 +95,7 @@ export async function submitJob(
     });
     return found;
   });
-  if (!created && canonical(row.params) !== canonical(job.params)) {
-    throw new HttpError(
-      409,
-      `A ${job.kind} job of ${job.ticker} with other parameters (${canonical(row.params)}) is ${row.status}: job ${row.id}. `
-        + `Wait for it (GET /jobs/${row.id}), then ask again.`,
-      { job_id: row.id, status: row.status, params: row.params },
-    );
-  }
-  return { job_id: row.id, status: row.status as 'queued' | 'running', created };
-}
-
-/** Parameters as comparable JSON: keys sorted, absent and undefined alike. */
-function canonical(params: Record<string, unknown>): string {
-  return JSON.stringify(Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b))));
+  return { job_id: row.id, status: row.status as 'queued' | 'running', created, params: row.params };
 }
 
 /**

@@ -2,6 +2,7 @@
 import { type Pool, withTransaction } from '@stocks/common';
 import { models } from '@stocks/db';
 import type { ModelConfig } from '../../src/model/config.ts';
+import type { StoredBands } from '../../src/model/bands/band-schemas.ts';
 import type { IntervalModel } from '../../src/model/intervals.ts';
 import type { ModelArtifact } from '../../src/model/lstm.ts';
 import type { ScalerJSON } from '../../src/model/scaler.ts';
@@ -17,7 +18,8 @@ export interface ChampionParts {
 
 const errors = { mae: 1, rmse: 1, mape: 1 };
 
-export async function storeChampion(pool: Pool, ticker: string, parts: ChampionParts): Promise<number> {
+/** `bands`: the version's band models (a TrainResult's `bands`); without them it serves the older volatility intervals. */
+export async function storeChampion(pool: Pool, ticker: string, parts: ChampionParts, opts: { bands?: StoredBands } = {}): Promise<number> {
   return withTransaction(pool, async (tx) => {
     const version = await models.insertModelVersion(tx, {
       ticker,
@@ -32,7 +34,7 @@ export async function storeChampion(pool: Pool, ticker: string, parts: ChampionP
       alpha: parts.alpha,
       metrics: errors,
       baseline: errors,
-      evaluation: { skill: parts.skill ?? 0, ...(parts.intervals ? { intervals: parts.intervals } : {}) },
+      evaluation: { skill: parts.skill ?? 0, ...(parts.intervals ? { intervals: parts.intervals } : {}), ...(opts.bands ? { bands: opts.bands } : {}) },
       train_start: '2020-01-01',
       train_end: '2020-12-31',
       validation_start: null,
