@@ -90,7 +90,7 @@ export async function buildApp(opts: BuildOptions) {
   await app.register(jobRoutes);
   await app.register(modelRoutes);
   await app.register(backtestRoutes, { admission });
-  if (serves) await app.register(predictRoutes, { forecasts, metrics, perMinute: env.PREDICT_RATE_LIMIT_PER_MINUTE, maxInFlight: env.PREDICT_MAX_IN_FLIGHT });
+  if (serves) await app.register(predictRoutes, { forecasts, metrics, perMinute: env.PREDICT_RATE_LIMIT_PER_MINUTE, maxInFlight: env.PREDICT_MAX_IN_FLIGHT, admissionWaitMs: env.PREDICT_ADMISSION_WAIT_MS });
 
   // One LISTEN connection for promotions and price changes; forecasts are precomputed once it is
   // up, and the monitoring gauges recomputed for what changed.

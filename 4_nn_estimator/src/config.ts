@@ -29,8 +29,10 @@ export const estimatorEnvSchema = baseEnvSchema.extend({
   LIVE_MIN_REALISED: z.coerce.number().int().min(1).default(10),
   /** POST /predict per client IP and minute, apart from writes (0 = no limit). */
   PREDICT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
-  /** POST /predict worked on at once; more answer 503 + Retry-After before their body is read. */
+  /** POST /predict worked on at once; more wait for a slot (body unread), then answer 503 + Retry-After. */
   PREDICT_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1024).default(16),
+  /** How long a POST /predict past PREDICT_MAX_IN_FLIGHT waits for a slot before its 503 (0 = shed at once). */
+  PREDICT_ADMISSION_WAIT_MS: z.coerce.number().int().min(0).max(30_000).default(1_000),
 });
 
 export type EstimatorEnv = z.infer<typeof estimatorEnvSchema>;

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { errorBody, errorResponseSchema, HttpError, routeRateLimit } from '@stocks/common';
+import { createAdmissionGate } from '../serving/admission-gate.ts';
 import type { ForecastService } from '../serving/forecast-service.ts';
 import type { EstimatorMetrics } from '../metrics.ts';
 import { HorizonError, NotEnoughHistoryError } from '../model/forecast.ts';
@@ -11,8 +12,10 @@ export interface PredictRouteOptions {
   metrics: EstimatorMetrics;
   /** POST /predict per client IP and minute (0 = no limit). */
   perMinute: number;
-  /** POST /predict being worked on at once; more are shed with 503 before their body is read. */
+  /** POST /predict being worked on at once; more wait (body unread), then are shed with 503. */
   maxInFlight: number;
+  /** How long a request past maxInFlight waits for a slot before it is shed with 503. */
+  admissionWaitMs: number;
 }
 
 /** What a forecast's own errors mean over HTTP (the same for GET and POST). */
@@ -24,8 +27,8 @@ function asHttpError(err: unknown, ticker: string): unknown {
   return err;
 }
 
-export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fastify, { forecasts, metrics, perMinute, maxInFlight }) => {
-  let inFlight = 0;
+export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fastify, { forecasts, metrics, perMinute, maxInFlight, admissionWaitMs }) => {
+  const gate = createAdmissionGate(maxInFlight, admissionWaitMs);
   const app = fastify.withTypeProvider<ZodTypeProvider>();
 
   app.get('/predict', {
@@ -53,15 +56,20 @@ export const predictRoutes: FastifyPluginAsync<PredictRouteOptions> = async (fas
 
   app.post('/predict', {
     config: { rateLimit: routeRateLimit(perMinute, 'forecasts') },
-    // Shed load before parsing: every body parsed and validated is event-loop time, and past a
-    // few dozen queued ones /health/live (and every other request) would wait behind them.
+    // Admit before parsing: every body parsed and validated is event-loop time, and past a few
+    // dozen queued ones /health/live (and every other request) would wait behind them. One past
+    // PREDICT_MAX_IN_FLIGHT waits (body unread) up to PREDICT_ADMISSION_WAIT_MS for a slot, then is
+    // shed on its kept-alive connection: see serving/admission-gate.ts for why it is held.
     onRequest: async (_request, reply) => {
-      if (inFlight >= maxInFlight) {
-        return reply.code(503).header('retry-after', '1').header('connection', 'close')
-          .send(errorBody(503, `${inFlight} forecasts are being computed (PREDICT_MAX_IN_FLIGHT); retry in a second.`));
+      let closed = false;
+      let holding = false;
+      reply.raw.once('close', () => { closed = true; if (holding) gate.release(); });
+      if (!(await gate.enter())) {
+        return reply.code(503).header('retry-after', '1')
+          .send(errorBody(503, `${gate.inFlight} forecasts are being computed and ${gate.waiting} are waiting (PREDICT_MAX_IN_FLIGHT); retry in a second.`));
       }
-      inFlight++;
-      reply.raw.once('close', () => { inFlight--; });
+      if (closed) { gate.release(); return reply; } // the client left while it waited
+      holding = true;
     },
     schema: {
       tags: ['forecast'],
