@@ -1,20 +1,27 @@
 /**
  * The learned scale model ('model' among the band models): a small network (scale-network.ts) on
  * volatility features (volatility-features.ts) forecasts the variance of the cumulative log return
- * for every step; Gaussian bands of that variance are then recalibrated by split conformal
- * prediction on the validation windows (conformal.ts), so the tails come from the data.
+ * for every step; the band edges are that standard deviation times the empirical quantiles of the
+ * standardised residuals z_{t,k} = r_{t,k} / sqrt(v_{t,k}) over every origin of the fit (filtered
+ * historical simulation): thousands of windows instead of the few hundred a conformal factor is
+ * estimated on, so the 95% edges are not at the mercy of 25 exceedances, and the tails and skew
+ * come from the data.
  *
  * Inside each fit, chronologically: the first TRAIN_SHARE of the origins train the candidates, the
  * rest (after a purge of `horizon` origins, so no training target overlaps a validation one) are
- * validation: early stopping, the choice among CANDIDATES (lowest validation NLL), the conformal
- * quantiles and the champion/challenger test all use it. Nothing after the last training bar is seen.
+ * validation. Its first half (purged again) chooses: early stopping and the choice among CANDIDATES
+ * (lowest validation NLL). Its second half, the holdout, is seen by no choice of the fit: the
+ * champion/challenger test (choice.ts) scores the network there, with residual quantiles taken
+ * from the windows before it. Nothing after the last training bar is seen.
  */
 import type { DailyBar } from '@stocks/common';
 import { z } from 'zod';
 import { at } from '../features.ts';
-import { calibrate, ConformalBands, type ConformalFactors } from './conformal.ts';
+import { ConformalBands } from './conformal.ts';
 import { cumulativeVariances, trainScaleNetwork, type ScaleNetworkWeights, type ScaleSamples, type ScaleTrainingOptions } from './scale-network.ts';
 import { widenWithHorizon } from './fan.ts';
+import { bandEdgesOf, BAND_EDGES, type BandEdge } from './series.ts';
+import type { StepQuantiles } from './ewma.ts';
 import type { BandForecast, BandModel, BandModelFitter } from './types.ts';
 import { dailyVariances, meanSquaredReturn, N_VOLATILITY_FEATURES, VOLATILITY_FEATURE_NAMES, VOLATILITY_WARMUP, volatilityFeatures, type DailyVariances } from './volatility-features.ts';
 
@@ -46,10 +53,12 @@ const TRAIN_SHARE = 0.7;
 const TRAINING = { learningRate: 0.005, maxEpochs: 600, patience: 6 } as const;
 /** Bars fed to the features at serving: the EWMA's start is forgotten (0.94^400 ~ 2e-11) long before. */
 const SERVING_BARS = 400;
-/** Validation windows (the latest) the served bands are recalibrated on: about a year. */
-const CALIBRATION_WINDOWS = 250;
+/** Steps whose residual quantiles are measured (the longest served forecast); later steps reuse the last. */
+const QUANTILE_STEPS = 30;
+/** Fewest residuals behind a step's quantiles (a 2.5% quantile of fewer is mostly noise). */
+const MIN_RESIDUALS = 200;
 /** Fewest validation windows that give usable 2.5% / 97.5% quantiles. */
-const MIN_VALIDATION_WINDOWS = 60;
+const MIN_VALIDATION_WINDOWS = 80;
 
 export class NotEnoughBarsForBandsError extends RangeError {
   override readonly name = 'NotEnoughBarsForBandsError';
@@ -209,47 +218,106 @@ function samples(prepared: Prepared, origins: readonly number[], horizon: number
 }
 
 const ConformalFactorsSchema = z.object({ scale80: z.array(z.number()), scale95: z.array(z.number()), variance: z.array(z.number()), n: z.array(z.number()) });
-export const LearnedBandsJsonSchema = z.object({ name: z.literal('model'), base: LearnedScaleJsonSchema, conformal: ConformalFactorsSchema });
+const StepQuantilesSchema = z.object({ lower80: z.array(z.number()), upper80: z.array(z.number()), lower95: z.array(z.number()), upper95: z.array(z.number()) });
+/**
+ * `quantiles`: residual quantiles per step (filtered historical simulation, what fits store now);
+ * `conformal`: Gaussian bands rescaled by conformal factors (versions stored before), still served as they were.
+ */
+export const LearnedBandsJsonSchema = z
+  .object({
+    name: z.literal('model'),
+    base: LearnedScaleJsonSchema,
+    quantiles: StepQuantilesSchema.extend({ n: z.array(z.number()) }).optional(),
+    conformal: ConformalFactorsSchema.optional(),
+  })
+  .refine((j) => (j.quantiles === undefined) !== (j.conformal === undefined), { message: 'learned bands store either residual quantiles or conformal factors' });
+export type ResidualQuantiles = StepQuantiles & { n: number[] };
 
-/** The served learned bands: the network's Gaussian bands, conformally recalibrated, widening with the horizon. */
+/** The served learned bands: the network's standard deviation times its residual quantiles, widening with the horizon. */
 export class LearnedBands implements BandModel {
   readonly name = 'model' as const;
-  private readonly calibrated: ConformalBands;
+  private readonly legacy?: ConformalBands;
 
   constructor(
     readonly base: LearnedScaleModel,
-    readonly factors: ConformalFactors,
+    readonly quantiles: ResidualQuantiles | undefined,
+    readonly conformal?: z.infer<typeof ConformalFactorsSchema>,
   ) {
-    this.calibrated = new ConformalBands(base, factors);
+    if (!quantiles && !conformal) throw new TypeError('learned bands need residual quantiles or conformal factors');
+    if (!quantiles && conformal) this.legacy = new ConformalBands(base, conformal);
   }
 
   static fromJSON(json: unknown): LearnedBands {
     const parsed = LearnedBandsJsonSchema.parse(json);
-    return new LearnedBands(new LearnedScaleModel(parsed.base), parsed.conformal);
+    return new LearnedBands(new LearnedScaleModel(parsed.base), parsed.quantiles, parsed.conformal);
   }
 
   forecast(bars: readonly DailyBar[], horizon: number): BandForecast {
-    return widenWithHorizon(this.calibrated.forecast(bars, horizon));
+    if (this.legacy) return widenWithHorizon(this.legacy.forecast(bars, horizon));
+    const q = this.quantiles!;
+    const last = q.lower80.length - 1;
+    const variance = this.base.variances(bars, horizon);
+    const edge = (e: BandEdge) => variance.map((v, j) => Math.sqrt(v) * at(q[e], Math.min(j, last)));
+    return widenWithHorizon({ variance, lower80: edge('lower80'), upper80: edge('upper80'), lower95: edge('lower95'), upper95: edge('upper95') });
   }
 
   toJSON(): z.infer<typeof LearnedBandsJsonSchema> {
-    return { name: 'model', base: this.base.toJSON(), conformal: this.factors };
+    return { name: 'model', base: this.base.toJSON(), ...(this.quantiles ? { quantiles: this.quantiles } : { conformal: this.conformal! }) };
   }
 }
 
-export interface LearnedFit {
-  /** Recalibrated on every validation window: what is served. */
-  bands: LearnedBands;
-  base: LearnedScaleModel;
-  validation: ValidationWindows;
+/**
+ * Band-edge quantiles, per step k = 1..steps, of z_{t,k} = r_{t,k} / sqrt(v_{t,k}) over every origin
+ * t of `bars` whose k-step target ends at or before `lastKnown` (an index into bars). Steps with fewer
+ * than MIN_RESIDUALS residuals stop the table (later steps reuse the last measured one).
+ */
+export function residualQuantiles(base: LearnedScaleModel, bars: readonly DailyBar[], lastKnown: number, steps = QUANTILE_STEPS): ResidualQuantiles {
+  const { referenceVariance } = base.state;
+  const series = dailyVariances(bars);
+  const origins = Array.from({ length: Math.max(0, lastKnown - VOLATILITY_WARMUP) }, (_, i) => VOLATILITY_WARMUP + i);
+  const x = standardise(volatilityFeatures(series, origins, referenceVariance), base.state);
+  const z = Array.from({ length: steps }, () => [] as number[]);
+  origins.forEach((t, row) => {
+    const reach = Math.min(steps, lastKnown - t);
+    const v = cumulativeVariances(base.state.weights, x.subarray(row * N_VOLATILITY_FEATURES, (row + 1) * N_VOLATILITY_FEATURES), reach, referenceVariance);
+    let sum = 0;
+    for (let k = 0; k < reach; k++) {
+      sum += at(series.returns, t + k + 1);
+      z[k]!.push(sum / Math.sqrt(at(v, k)));
+    }
+  });
+  const out: ResidualQuantiles = { lower80: [], upper80: [], lower95: [], upper95: [], n: [] };
+  for (const sample of z) {
+    if (sample.length < MIN_RESIDUALS) break;
+    const n = sample.length;
+    const edges = bandEdgesOf(sample);
+    for (const e of BAND_EDGES) out[e].push(edges[e]);
+    out.n.push(n);
+  }
+  if (out.n.length === 0) throw new NotEnoughBarsForBandsError(`the learned bands need at least ${MIN_RESIDUALS} residuals for their quantiles, got ${z[0]!.length}`);
+  return out;
 }
 
-/** Fit the network, choose among the candidates and recalibrate, all on the fit's own validation windows. */
+export interface LearnedFit {
+  /** Residual quantiles over every window of the fit: what is served. */
+  bands: LearnedBands;
+  base: LearnedScaleModel;
+  /** Windows no choice of the fit has seen (the champion/challenger test scores them). */
+  holdout: ValidationWindows;
+  /** The network with residual quantiles from the windows before the holdout only. */
+  bandsBeforeHoldout: () => LearnedBands;
+}
+
+/** Fit the network, choose among the candidates on the first half of validation, and measure its residual quantiles. */
 export function fitLearnedScale(trainBars: readonly DailyBar[], options: LearnedScaleOptions = DEFAULT_LEARNED_OPTIONS): LearnedFit {
   const { horizon } = options;
   const prepared = prepareFit(trainBars, options);
+  const half = Math.floor(prepared.validationOrigins.length / 2);
+  // The choosing half's last targets must precede the holdout's first origin's targets.
+  const choosingOrigins = prepared.validationOrigins.slice(0, Math.max(1, half - horizon));
+  const holdoutOrigins = prepared.validationOrigins.slice(half);
   const train = samples(prepared, prepared.trainOrigins, horizon);
-  const validation = samples(prepared, prepared.validationOrigins, horizon);
+  const validation = samples(prepared, choosingOrigins, horizon);
   const start = priorStart(prepared.featureMean, prepared.featureStd);
   const fits = options.candidates.map((candidate) => ({ candidate, fit: trainScaleNetwork(train, validation, { ...TRAINING, ...candidate, seed: options.seed, start }) }));
   const best = fits.reduce((a, b) => (b.fit.validationNll < a.fit.validationNll ? b : a));
@@ -267,13 +335,19 @@ export function fitLearnedScale(trainBars: readonly DailyBar[], options: Learned
       candidates: fits.map(({ candidate, fit }) => ({ ...candidate, validation_nll: fit.validationNll, epochs: fit.epochs })),
       n_train: train.n,
       n_validation: validation.n,
-      validation_start: dateOf(at(prepared.validationOrigins, 0)),
-      validation_end: dateOf(at(prepared.validationOrigins, prepared.validationOrigins.length - 1)),
+      validation_start: dateOf(at(choosingOrigins, 0)),
+      validation_end: dateOf(at(choosingOrigins, choosingOrigins.length - 1)),
     },
   });
-  // Recalibrated on the most recent validation windows: the scale's errors drift with the regime.
-  const bands = new LearnedBands(base, calibrate(base, prepared.bars, prepared.validationOrigins.slice(-CALIBRATION_WINDOWS), horizon));
-  return { bands, base, validation: { bars: prepared.bars, origins: prepared.validationOrigins, horizon } };
+  const { bars } = prepared;
+  const bands = new LearnedBands(base, residualQuantiles(base, bars, bars.length - 1));
+  const firstHoldout = at(holdoutOrigins, 0);
+  return {
+    bands,
+    base,
+    holdout: { bars, origins: holdoutOrigins, horizon },
+    bandsBeforeHoldout: () => new LearnedBands(base, residualQuantiles(base, bars, firstHoldout)),
+  };
 }
 
 export function learnedScaleFitter(options: LearnedScaleOptions = DEFAULT_LEARNED_OPTIONS): BandModelFitter {
