@@ -18,9 +18,10 @@ import type { DailyBar } from '@stocks/common';
 import { z } from 'zod';
 import { at } from '../features.ts';
 import { ConformalBands } from './conformal.ts';
-import { cumulativeVariances, trainScaleNetwork, type ScaleNetworkWeights, type ScaleSamples, type ScaleTrainingOptions } from './scale-network.ts';
+import { logDailyVariances, trainScaleNetwork, type ScaleNetworkWeights, type ScaleSamples, type ScaleTrainingOptions } from './scale-network.ts';
 import { widenWithHorizon } from './fan.ts';
 import { bandEdgesOf, BAND_EDGES, type BandEdge } from './series.ts';
+import { meanGaussianNll } from './likelihood.ts';
 import type { StepQuantiles } from './ewma.ts';
 import type { BandForecast, BandModel, BandModelFitter } from './types.ts';
 import { dailyVariances, meanSquaredReturn, N_VOLATILITY_FEATURES, VOLATILITY_FEATURE_NAMES, VOLATILITY_WARMUP, volatilityFeatures, type DailyVariances } from './volatility-features.ts';
@@ -39,7 +40,7 @@ export interface LearnedScaleOptions {
 }
 
 export const DEFAULT_LEARNED_OPTIONS: LearnedScaleOptions = {
-  horizon: 10,
+  horizon: 5,
   maxBars: 2520,
   seed: 42,
   candidates: [
@@ -57,6 +58,8 @@ const SERVING_BARS = 400;
 const QUANTILE_STEPS = 30;
 /** Fewest residuals behind a step's quantiles (a 2.5% quantile of fewer is mostly noise). */
 const MIN_RESIDUALS = 200;
+/** Fewest out-of-sample windows behind a step's variance level. */
+const MIN_LEVEL_WINDOWS = 20;
 /** Fewest validation windows that give usable 2.5% / 97.5% quantiles. */
 const MIN_VALIDATION_WINDOWS = 80;
 
@@ -81,16 +84,26 @@ export const LearnedScaleJsonSchema = z.object({
     b: z.array(z.number()).length(2),
     rhoLogit: z.number(),
   }),
+  /**
+   * Share of EWMA(0.94) in the served daily log variance: log v_j = (1 - w) network_j + w log ewma
+   * (a log-linear pool; the network reverts, the EWMA adapts at once). Chosen on validation; 0 before.
+   */
+  ewmaWeight: z.number().min(0).max(1).default(0),
   selection: z.object({
     chosen: z.object({ hidden: z.number(), l2: z.number() }),
     candidates: z.array(z.object({ hidden: z.number(), l2: z.number(), validation_nll: z.number(), epochs: z.number() })),
     n_train: z.number(),
     n_validation: z.number(),
+    /** Validation NLL of each EWMA weight tried (fits stored before have none). */
+    ewma_weights: z.array(z.object({ weight: z.number(), validation_nll: z.number() })).optional(),
     validation_start: z.string(),
     validation_end: z.string(),
   }),
 });
 export type LearnedScaleJson = z.infer<typeof LearnedScaleJsonSchema>;
+const EWMA_FEATURE = VOLATILITY_FEATURE_NAMES.indexOf('log_ewma_var');
+/** EWMA weights tried in the pool (chosen by validation NLL). */
+export const EWMA_WEIGHTS = [0, 0.25, 0.5, 0.75, 1] as const;
 
 /** Validation windows kept for the champion/challenger comparison (origin index into the fit's bars). */
 export interface ValidationWindows {
@@ -120,7 +133,7 @@ export class LearnedScaleModel implements BandModel {
     if (bars.length < needed) throw new NotEnoughBarsForBandsError(`the learned bands need at least ${needed} bars of history, got ${bars.length}`);
     const recent = bars.slice(-SERVING_BARS);
     const x = volatilityFeatures(dailyVariances(recent), [recent.length - 1], this.state.referenceVariance);
-    return cumulativeVariances(this.state.weights, standardise(x, this.state), horizon, this.state.referenceVariance);
+    return pooledVariances(this.state, x, horizon, this.state.ewmaWeight);
   }
 
   /** Gaussian bands of the forecast variance (before recalibration). */
@@ -140,6 +153,16 @@ export class LearnedScaleModel implements BandModel {
 /** Standard normal quantiles of the band edges: the base bands conformal recalibration rescales. */
 const Z80 = 1.2815515655446004;
 const Z95 = 1.959963984540054;
+
+/**
+ * Cumulative variances of r_{t,k}, k = 1..horizon, from one row of raw features: the network's daily
+ * log variances pooled with EWMA's (its raw feature is log(ewma / ref)), summed over the steps.
+ */
+export function pooledVariances(state: Pick<LearnedScaleJson, 'weights' | 'referenceVariance' | 'featureMean' | 'featureStd'>, raw: Float64Array, horizon: number, ewmaWeight: number): number[] {
+  const logEwma = at(raw, EWMA_FEATURE);
+  let sum = 0;
+  return logDailyVariances(state.weights, standardise(raw, state), horizon).map((o) => (sum += Math.exp((1 - ewmaWeight) * o + ewmaWeight * logEwma) * state.referenceVariance));
+}
 
 function standardise(x: Float64Array, state: Pick<LearnedScaleJson, 'featureMean' | 'featureStd'>): Float64Array {
   return x.map((value, i) => (value - at(state.featureMean, i % N_VOLATILITY_FEATURES)) / at(state.featureStd, i % N_VOLATILITY_FEATURES));
@@ -227,11 +250,12 @@ export const LearnedBandsJsonSchema = z
   .object({
     name: z.literal('model'),
     base: LearnedScaleJsonSchema,
-    quantiles: StepQuantilesSchema.extend({ n: z.array(z.number()) }).optional(),
+    quantiles: StepQuantilesSchema.extend({ level: z.array(z.number().positive()), n: z.array(z.number()) }).optional(),
     conformal: ConformalFactorsSchema.optional(),
   })
   .refine((j) => (j.quantiles === undefined) !== (j.conformal === undefined), { message: 'learned bands store either residual quantiles or conformal factors' });
-export type ResidualQuantiles = StepQuantiles & { n: number[] };
+/** Per step: band-edge quantiles of z / rms(z) over every window, the out-of-sample mean of z^2 (`level`), windows behind them. */
+export type ResidualQuantiles = StepQuantiles & { level: number[]; n: number[] };
 
 /** The served learned bands: the network's standard deviation times its residual quantiles, widening with the horizon. */
 export class LearnedBands implements BandModel {
@@ -256,7 +280,7 @@ export class LearnedBands implements BandModel {
     if (this.legacy) return widenWithHorizon(this.legacy.forecast(bars, horizon));
     const q = this.quantiles!;
     const last = q.lower80.length - 1;
-    const variance = this.base.variances(bars, horizon);
+    const variance = this.base.variances(bars, horizon).map((v, j) => v * at(q.level, Math.min(j, last)));
     const edge = (e: BandEdge) => variance.map((v, j) => Math.sqrt(v) * at(q[e], Math.min(j, last)));
     return widenWithHorizon({ variance, lower80: edge('lower80'), upper80: edge('upper80'), lower95: edge('lower95'), upper95: edge('upper95') });
   }
@@ -271,28 +295,37 @@ export class LearnedBands implements BandModel {
  * t of `bars` whose k-step target ends at or before `lastKnown` (an index into bars). Steps with fewer
  * than MIN_RESIDUALS residuals stop the table (later steps reuse the last measured one).
  */
-export function residualQuantiles(base: LearnedScaleModel, bars: readonly DailyBar[], lastKnown: number, steps = QUANTILE_STEPS): ResidualQuantiles {
+export function residualQuantiles(base: LearnedScaleModel, bars: readonly DailyBar[], lastKnown: number, levelFrom: number, steps = QUANTILE_STEPS): ResidualQuantiles {
   const { referenceVariance } = base.state;
   const series = dailyVariances(bars);
   const origins = Array.from({ length: Math.max(0, lastKnown - VOLATILITY_WARMUP) }, (_, i) => VOLATILITY_WARMUP + i);
-  const x = standardise(volatilityFeatures(series, origins, referenceVariance), base.state);
+  const x = volatilityFeatures(series, origins, referenceVariance);
   const z = Array.from({ length: steps }, () => [] as number[]);
+  const recent = Array.from({ length: steps }, () => ({ sum: 0, n: 0 }));
   origins.forEach((t, row) => {
     const reach = Math.min(steps, lastKnown - t);
-    const v = cumulativeVariances(base.state.weights, x.subarray(row * N_VOLATILITY_FEATURES, (row + 1) * N_VOLATILITY_FEATURES), reach, referenceVariance);
+    const v = pooledVariances(base.state, x.subarray(row * N_VOLATILITY_FEATURES, (row + 1) * N_VOLATILITY_FEATURES), reach, base.state.ewmaWeight);
     let sum = 0;
     for (let k = 0; k < reach; k++) {
       sum += at(series.returns, t + k + 1);
-      z[k]!.push(sum / Math.sqrt(at(v, k)));
+      const zk = sum / Math.sqrt(at(v, k));
+      z[k]!.push(zk);
+      if (t >= levelFrom) {
+        recent[k]!.sum += zk * zk;
+        recent[k]!.n++;
+      }
     }
   });
-  const out: ResidualQuantiles = { lower80: [], upper80: [], lower95: [], upper95: [], n: [] };
-  for (const sample of z) {
-    if (sample.length < MIN_RESIDUALS) break;
-    const n = sample.length;
+  const out: ResidualQuantiles = { lower80: [], upper80: [], lower95: [], upper95: [], level: [], n: [] };
+  for (const [k, sample] of z.entries()) {
+    const { sum, n } = recent[k]!;
+    if (sample.length < MIN_RESIDUALS || n < MIN_LEVEL_WINDOWS) break;
+    // Shape from every window (scaled to unit mean square), level from the out-of-sample ones.
+    const rms = Math.sqrt(sample.reduce((s, x) => s + x * x, 0) / sample.length);
     const edges = bandEdgesOf(sample);
-    for (const e of BAND_EDGES) out[e].push(edges[e]);
-    out.n.push(n);
+    for (const e of BAND_EDGES) out[e].push(edges[e] / rms);
+    out.level.push(sum / n);
+    out.n.push(sample.length);
   }
   if (out.n.length === 0) throw new NotEnoughBarsForBandsError(`the learned bands need at least ${MIN_RESIDUALS} residuals for their quantiles, got ${z[0]!.length}`);
   return out;
@@ -321,6 +354,7 @@ export function fitLearnedScale(trainBars: readonly DailyBar[], options: Learned
   const start = priorStart(prepared.featureMean, prepared.featureStd);
   const fits = options.candidates.map((candidate) => ({ candidate, fit: trainScaleNetwork(train, validation, { ...TRAINING, ...candidate, seed: options.seed, start }) }));
   const best = fits.reduce((a, b) => (b.fit.validationNll < a.fit.validationNll ? b : a));
+  const pooled = choosePool(prepared, best.fit.weights, choosingOrigins, horizon);
   const dateOf = (t: number) => at(prepared.bars, t).date;
   const base = new LearnedScaleModel({
     kind: 'learned_scale',
@@ -330,24 +364,44 @@ export function fitLearnedScale(trainBars: readonly DailyBar[], options: Learned
     featureMean: prepared.featureMean,
     featureStd: prepared.featureStd,
     weights: best.fit.weights,
+    ewmaWeight: pooled.weight,
     selection: {
       chosen: { ...best.candidate },
       candidates: fits.map(({ candidate, fit }) => ({ ...candidate, validation_nll: fit.validationNll, epochs: fit.epochs })),
       n_train: train.n,
       n_validation: validation.n,
+      ewma_weights: pooled.tried,
       validation_start: dateOf(at(choosingOrigins, 0)),
       validation_end: dateOf(at(choosingOrigins, choosingOrigins.length - 1)),
     },
   });
   const { bars } = prepared;
-  const bands = new LearnedBands(base, residualQuantiles(base, bars, bars.length - 1));
+  // The variance level comes from windows the network was not trained on: every validation window for
+  // the served bands, the choosing ones for the holdout comparison.
+  const firstValidation = at(prepared.validationOrigins, 0);
+  const bands = new LearnedBands(base, residualQuantiles(base, bars, bars.length - 1, firstValidation));
   const firstHoldout = at(holdoutOrigins, 0);
   return {
     bands,
     base,
     holdout: { bars, origins: holdoutOrigins, horizon },
-    bandsBeforeHoldout: () => new LearnedBands(base, residualQuantiles(base, bars, firstHoldout)),
+    bandsBeforeHoldout: () => new LearnedBands(base, residualQuantiles(base, bars, firstHoldout, firstValidation)),
   };
+}
+
+/** The EWMA weight of the pool with the lowest Gaussian NLL over steps 1..horizon on the choosing windows. */
+function choosePool(prepared: Prepared, weights: LearnedScaleJson['weights'], origins: readonly number[], horizon: number): { weight: number; tried: Array<{ weight: number; validation_nll: number }> } {
+  const state = { weights, referenceVariance: prepared.referenceVariance, featureMean: prepared.featureMean, featureStd: prepared.featureStd };
+  const x = volatilityFeatures(prepared.series, origins, prepared.referenceVariance);
+  const returns = origins.map((t) => {
+    let sum = 0;
+    return Array.from({ length: horizon }, (_, k) => (sum += at(prepared.series.returns, t + k + 1)));
+  });
+  const tried = EWMA_WEIGHTS.map((weight) => ({
+    weight,
+    validation_nll: meanGaussianNll(returns, origins.map((_, row) => pooledVariances(state, x.subarray(row * N_VOLATILITY_FEATURES, (row + 1) * N_VOLATILITY_FEATURES), horizon, weight))),
+  }));
+  return { weight: tried.reduce((a, b) => (b.validation_nll < a.validation_nll ? b : a)).weight, tried };
 }
 
 export function learnedScaleFitter(options: LearnedScaleOptions = DEFAULT_LEARNED_OPTIONS): BandModelFitter {
