@@ -228,3 +228,22 @@ test('the served variance pools the network with EWMA(0.94) in logs, with the we
   const net = withWeight(0)[0]!;
   assert.ok(Math.abs(withWeight(0.5)[0]! / Math.sqrt(net * ewma) - 1) < 1e-6);
 });
+
+test('champion/challenger: compared on the learned fit\'s holdout only; the learned bands need a significant win over EWMA, else the best baseline serves', async () => {
+  const { chooseBands } = await import('../src/model/bands/choice.ts');
+  const stored = chooseBands(trainBars, 10);
+  const holdout = fit.holdout.origins.filter((t) => t + 5 < trainBars.length);
+  assert.equal(stored.validation.start, trainBars[holdout[0]!]!.date);
+  assert.equal(stored.validation.n, holdout.length);
+  assert.ok(stored.validation.start > fit.base.state.selection.validation_end, 'no choice of the fit saw the comparison windows');
+  const p = stored.validation.model_vs_ewma!;
+  const relative = (name: string) => {
+    const s = stored.validation.skill[name]!;
+    const ref = stored.validation.skill.static!;
+    return ['1', '5'].reduce((sum, k) => sum + s[k]!.interval_score80 / ref[k]!.interval_score80 + s[k]!.interval_score95 / ref[k]!.interval_score95, 0) / 4;
+  };
+  if (stored.served === 'model') assert.ok(Object.values(p).some((x) => x < 0.05), stored.reason);
+  else assert.equal(stored.served, (['static', 'ewma', 'garch'] as const).reduce((a, b) => (relative(b) < relative(a) ? b : a)), stored.reason);
+  // What is stored for serving: the learned bands over every window of the fit, the baselines refitted on every bar.
+  assert.deepEqual(stored.models.model, fit.bands.toJSON());
+});
