@@ -13,6 +13,7 @@ import type { DailyBar } from '@stocks/common';
 import { chooseBands } from '../../4_nn_estimator/src/model/bands/choice.ts';
 import { centredMoves, compareSteps, stepLosses, summarise, type StepComparison, type StepLosses, type StepSummary } from '../../4_nn_estimator/src/model/bands/evaluate.ts';
 import { loadBands } from '../../4_nn_estimator/src/model/bands/registry.ts';
+import { resolveModelConfig } from '../../4_nn_estimator/src/model/config.ts';
 import type { BandForecast, BandModelName } from '../../4_nn_estimator/src/model/bands/types.ts';
 
 export const BASELINE_NAMES = ['static', 'ewma', 'garch'] as const;
@@ -22,6 +23,7 @@ type Column = (typeof BAND_COLUMNS)[number];
 /** Origins between refits (a quarter of sessions): each refit sees bars up to its origin only. */
 export const REFIT_EVERY = 63;
 const MAX_TRAIN_BARS = 2520;
+const SERVED_HORIZON = resolveModelConfig({}).horizon;
 
 export interface HorizonResult {
   horizon: number;
@@ -55,7 +57,8 @@ export function benchBands(bars: readonly DailyBar[], horizons: readonly number[
   for (const [i, t] of origins.entries()) {
     const recent = bars.slice(Math.max(0, t + 1 - MAX_TRAIN_BARS), t + 1);
     if (i % REFIT_EVERY === 0) {
-      const stored = chooseBands(recent, maxHorizon);
+      // As a training does (train.ts): the longest forecast the model serves (GARCH's seeded draws depend on it).
+      const stored = chooseBands(recent, Math.max(SERVED_HORIZON, maxHorizon));
       loaded = loadBands(JSON.parse(JSON.stringify(stored)));
       if (!loaded) throw new Error(`the stored bands at ${bars[t]!.date} do not load`);
       served.push(loaded.served);

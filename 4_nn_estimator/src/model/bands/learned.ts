@@ -1,11 +1,13 @@
 /**
  * The learned scale model ('model' among the band models): a small network (scale-network.ts) on
  * volatility features (volatility-features.ts) forecasts the variance of the cumulative log return
- * for every step; the band edges are that standard deviation times the empirical quantiles of the
- * standardised residuals z_{t,k} = r_{t,k} / sqrt(v_{t,k}) over every origin of the fit (filtered
- * historical simulation): thousands of windows instead of the few hundred a conformal factor is
- * estimated on, so the 95% edges are not at the mercy of 25 exceedances, and the tails and skew
- * come from the data.
+ * for every step, pooled in logs with EWMA(0.94)'s at a weight chosen on validation; the band edges
+ * are that standard deviation times the empirical quantiles of the standardised residuals
+ * z_{t,k} = r_{t,k} / sqrt(v_{t,k}) over every origin of the fit (filtered historical simulation):
+ * thousands of windows instead of the few hundred a conformal factor is estimated on, so the 95%
+ * edges are not at the mercy of 25 exceedances, and the tails and skew come from the data. The
+ * variance level is recalibrated once: times the mean z^2 over the validation windows, which the
+ * network was not trained on (the QLIKE-optimal factor, and the recent regime's level).
  *
  * Inside each fit, chronologically: the first TRAIN_SHARE of the origins train the candidates, the
  * rest (after a purge of `horizon` origins, so no training target overlaps a validation one) are
@@ -292,8 +294,9 @@ export class LearnedBands implements BandModel {
 
 /**
  * Band-edge quantiles, per step k = 1..steps, of z_{t,k} = r_{t,k} / sqrt(v_{t,k}) over every origin
- * t of `bars` whose k-step target ends at or before `lastKnown` (an index into bars). Steps with fewer
- * than MIN_RESIDUALS residuals stop the table (later steps reuse the last measured one).
+ * t of `bars` whose k-step target ends at or before `lastKnown` (an index into bars), scaled to unit
+ * mean square; and the variance level, the mean z^2 over the origins from `levelFrom` on. Steps with
+ * too few residuals stop the table (later steps reuse the last measured one).
  */
 export function residualQuantiles(base: LearnedScaleModel, bars: readonly DailyBar[], lastKnown: number, levelFrom: number, steps = QUANTILE_STEPS): ResidualQuantiles {
   const { referenceVariance } = base.state;
