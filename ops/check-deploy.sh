@@ -250,10 +250,11 @@ training_jobs_total training_jobs training_duration_seconds_bucket training_fina
 model_validation_mape model_skill_vs_naive forecast_requests_total forecast_cache_hits_total forecast_cache_misses_total
 tfjs_num_tensors tfjs_backend_info shepherd_runs_total shepherd_steps_total shepherd_last_run_timestamp_seconds
 data_freshness_trading_days live_forecast_mae live_forecast_mape live_forecast_interval_coverage live_forecasts_realised
-live_champion_worse_than_naive returns_drift_p_value returns_drift_ks_statistic returns_drift_psi returns_drift_detected`.split(/\s+/));
+live_champion_worse_than_naive returns_drift_p_value returns_drift_ks_statistic returns_drift_psi returns_drift_detected
+model_champions tickers_flagged metrics_ticker_series`.split(/\s+/));
 const WORDS = new Set('sum max min avg count by without rate increase irate histogram_quantile label_values and or unless on ignoring group_left group_right le time abs bool topk bottomk offset'.split(' '));
 const rows = d.panels.filter((p) => p.type === 'row').map((p) => p.title);
-const want = ['Services', 'Ingestion', 'Training', 'Models', 'Serving', 'Freshness', 'Live error and drift'];
+const want = ['Services', 'Ingestion', 'Training', 'Models', 'Serving', 'Freshness', 'Live error and drift', 'Universe'];
 say(JSON.stringify(rows) === JSON.stringify(want), `rows: ${rows.join(', ')}`);
 const vars = (d.templating?.list ?? []).map((v) => v.name);
 say(vars.includes('service') && vars.includes('ticker'), `template variables: ${vars.join(', ')}`);
@@ -270,7 +271,7 @@ const unknown = new Set();
 for (const [, e] of exprs) {
   const stripped = e.replace(/\{[^}]*\}/g, '').replace(/\[[^\]]*\]/g, '').replace(/"[^"]*"/g, '');
   for (const w of stripped.match(/[a-zA-Z_][a-zA-Z0-9_]*/g) ?? []) {
-    if (!WORDS.has(w) && !KNOWN.has(w) && !/^(service|route|method|status_code|instance|ticker|kind|status|model|endpoint|outcome|reason|step|backend|job|level|window|version)$/.test(w)) unknown.add(w);
+    if (!WORDS.has(w) && !KNOWN.has(w) && !/^(service|route|method|status_code|instance|ticker|kind|status|model|endpoint|outcome|reason|step|backend|job|level|window|version|state)$/.test(w)) unknown.add(w);
   }
 }
 say(unknown.size === 0, `dashboard uses only the services' metric names${unknown.size ? ': unknown ' + [...unknown].join(', ') : ''}`);

@@ -6,6 +6,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { prices } from '@stocks/db';
 import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { readMarketData } from './support/market-data.ts';
+import { loadUniverseSources, universeTicker } from './support/universe-data.ts';
 import { freePort } from './support/private-postgres.ts';
 import { getJson, type RunningService, startService, stopService } from './support/stack.ts';
 import { REPO_ROOT } from './support/compose.ts';
@@ -92,15 +93,22 @@ describe('the forecast page in headless Chromium', { skip }, () => {
     page.on('response', (r) => { if (r.status() >= 400 && !r.url().includes('/predict?ticker=MSFT')) errors.push(`${r.status()} ${r.url()}`); });
     await page.goto(`${estimator.url}/?days=${DAYS_SHOWN}&horizon=${HORIZON}`);
     await page.waitForSelector('body[data-state="ready"]', { timeout: 20_000 });
-    assert.deepEqual(await page.$$eval('#ticker option', (os) => os.map((o) => (o as any).value)), ['AAPL', 'MSFT']);
+    assert.equal(await page.inputValue('#ticker'), 'AAPL', 'the ticker with a model is shown first');
+    await page.click('#ticker');
+    assert.deepEqual(await page.$$eval('#ticker-list li[role="option"]', (os) => os.map((o) => (o as any).dataset.ticker)), ['AAPL', 'MSFT']);
 
-    // MSFT has prices but no model: prices only, and the page says why.
-    await page.selectOption('#ticker', 'MSFT');
+    // MSFT has prices but no model: prices only, and the page says why. Picked with the mouse.
+    await page.fill('#ticker', 'ms');
+    assert.deepEqual(await page.$$eval('#ticker-list li[role="option"]', (os) => os.map((o) => (o as any).dataset.ticker)), ['MSFT']);
+    await page.click('#ticker-list li[data-ticker="MSFT"]');
     await page.waitForFunction(() => (globalThis as any).stocksPage.ticker === 'MSFT' && (globalThis as any).document.body.dataset.state === 'ready');
     assert.match(await page.textContent('#message') ?? '', /no trained model/);
     assert.equal(await page.$$eval('#models tbody tr[data-version]', (rows) => rows.length), 0);
 
-    await page.selectOption('#ticker', 'AAPL');
+    // ...and back with the keyboard.
+    await page.click('#ticker');
+    await page.keyboard.type('AAP');
+    await page.keyboard.press('Enter');
     await page.waitForFunction(() => (globalThis as any).stocksPage.ticker === 'AAPL' && (globalThis as any).document.body.dataset.state === 'ready');
     const chart = await page.evaluate(() => {
       const u = (globalThis as any).stocksPage.chart;
@@ -124,6 +132,72 @@ describe('the forecast page in headless Chromium', { skip }, () => {
 
     mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    await page.close();
+  });
+
+  test('with 500 tickers stored, the ticker list is searched, not scrolled: a few keys reach any of them', async () => {
+    // 498 more tickers of the universe the universe bench uses (last 30 bars each), beside AAPL and MSFT.
+    const sources = await loadUniverseSources();
+    for (let i = 0; i < 498; i++) {
+      const u = universeTicker(sources, i, { sessions: 30 });
+      await prices.upsertPrices(db.pool, u.ticker, 'csv', u.bars);
+    }
+    const page = await browser.newPage({ viewport: { width: 1360, height: 900 }, deviceScaleFactor: 1 });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('response', (r) => { if (r.status() >= 400 && !/\/predict\?ticker=(MSFT|U0)/.test(r.url())) errors.push(`${r.status()} ${r.url()}`); });
+    const started = Date.now();
+    await page.goto(`${estimator.url}/`);
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 20_000 });
+    const readyMs = Date.now() - started;
+    assert.equal(await page.evaluate(() => (globalThis as any).stocksPage.tickers.length), 500);
+    assert.equal(await page.getAttribute('#ticker', 'placeholder'), 'Search 500 tickers');
+    const options = () => page.$$eval('#ticker-list li[role="option"]', (os) => os.map((o) => (o as any).dataset.ticker as string));
+    const matching = async () => Number(await page.getAttribute('#ticker-list', 'data-matches'));
+
+    // Opening the list shows the first 50 and says how many more there are: the DOM stays small.
+    await page.click('#ticker');
+    assert.equal(await page.getAttribute('#ticker', 'aria-expanded'), 'true');
+    assert.equal(await matching(), 500);
+    assert.equal((await options()).length, 50);
+    assert.match(await page.textContent('#ticker-list li.status') ?? '', /450 more of 500 matching/);
+
+    // Typing narrows it: prefix matches, then matches inside the symbol.
+    await page.keyboard.type('U04');
+    assert.equal(await matching(), 99, 'U0400 .. U0498');
+    assert.deepEqual((await options()).slice(0, 2), ['U0400', 'U0401']);
+    await page.fill('#ticker', '049');
+    assert.deepEqual(await options(), ['U0049', 'U0490', 'U0491', 'U0492', 'U0493', 'U0494', 'U0495', 'U0496', 'U0497', 'U0498']);
+    await page.fill('#ticker', 'u0423');
+    assert.deepEqual(await options(), ['U0423']);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => (globalThis as any).stocksPage.ticker === 'U0423' && (globalThis as any).document.body.dataset.state === 'ready');
+    assert.equal(await page.getAttribute('#ticker', 'aria-expanded'), 'false');
+    assert.equal(await page.inputValue('#ticker'), 'U0423');
+    assert.match(await page.textContent('#message') ?? '', /U0423 has no trained model/);
+    assert.equal(await page.evaluate(() => (globalThis as any).stocksPage.chart.data[1].filter((v: number | null) => v != null).length), 30, 'its 30 stored closes are drawn');
+    assert.match(page.url(), /ticker=U0423/);
+
+    // Arrows move through the matches; Escape gives up and keeps the current ticker.
+    await page.click('#ticker');
+    await page.keyboard.type('U01');
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await page.getAttribute('#ticker', 'aria-activedescendant'), 'ticker-list-opt-1');
+    await page.keyboard.press('Escape');
+    assert.equal(await page.inputValue('#ticker'), 'U0423');
+    await page.click('#ticker');
+    await page.keyboard.type('nothing');
+    assert.equal(await matching(), 0);
+    assert.match(await page.textContent('#ticker-list li.status') ?? '', /No ticker matches/);
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => (globalThis as any).stocksPage.ticker), 'U0423', 'Enter on no match picks nothing');
+
+    // The first ticker with a model is still one search away.
+    await page.fill('#ticker', 'aapl');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => (globalThis as any).stocksPage.ticker === 'AAPL' && (globalThis as any).document.body.dataset.state === 'ready');
+    assert.deepEqual(errors, []);
+    console.log(`page with 500 tickers ready in ${readyMs} ms`);
     await page.close();
   });
 });

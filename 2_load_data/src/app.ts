@@ -52,7 +52,7 @@ export async function buildApp(opts: BuildOptions) {
     app.addHook('onClose', async () => guarded.shutdown());
     source = guarded.source;
   }
-  const metrics = createIngestMetrics(app.registry);
+  const metrics = createIngestMetrics(app.registry, { max: env.METRICS_TICKER_SERIES_MAX, pinned: env.METRICS_TICKERS });
   await app.register(loadRoutes, { source, metrics });
   await app.register(importRoutes, {
     metrics, maxBytes: env.IMPORT_MAX_BYTES, idleMs: env.IMPORT_IDLE_TIMEOUT_MS, maxConcurrent: env.IMPORT_MAX_CONCURRENT,

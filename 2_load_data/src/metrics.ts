@@ -1,4 +1,4 @@
-import { promClient, type Registry } from '@stocks/common';
+import { promClient, type Registry, tickerLabeler, type TickerSeriesBudget } from '@stocks/common';
 import type { GuardedSource } from './breaker.ts';
 import type { FetchResult, MarketDataSource } from './sources/types.ts';
 import { UnknownTickerError, UpstreamError } from './sources/types.ts';
@@ -7,10 +7,14 @@ export interface IngestMetrics {
   rowsIngested: promClient.Counter<'ticker' | 'kind'>;
   rowsRejected: promClient.Counter<'ticker' | 'reason'>;
   historyRewrites: promClient.Counter<'ticker'>;
+  /** The ticker label of a count: the ticker itself within the budget, else `_other`. */
+  tickerLabel: (ticker: string) => string;
 }
 
-export function createIngestMetrics(registry: Registry): IngestMetrics {
+/** Counters by ticker within `budget` (METRICS_TICKER_SERIES_MAX, METRICS_TICKERS); the rest under ticker `_other`. */
+export function createIngestMetrics(registry: Registry, budget: TickerSeriesBudget = { max: Number.POSITIVE_INFINITY }): IngestMetrics {
   return {
+    tickerLabel: tickerLabeler(budget),
     rowsIngested: new promClient.Counter({
       name: 'rows_ingested_total', help: 'Price rows written, by ticker and kind (inserted|updated)',
       labelNames: ['ticker', 'kind'] as const, registers: [registry],
@@ -31,10 +35,11 @@ export function countIngest(
   metrics: IngestMetrics,
   result: { ticker: string; inserted: number; updated: number; rejected: Record<string, number>; history_rewritten?: boolean },
 ): void {
-  metrics.rowsIngested.inc({ ticker: result.ticker, kind: 'inserted' }, result.inserted);
-  metrics.rowsIngested.inc({ ticker: result.ticker, kind: 'updated' }, result.updated);
-  for (const [reason, n] of Object.entries(result.rejected)) metrics.rowsRejected.inc({ ticker: result.ticker, reason }, n);
-  if (result.history_rewritten) metrics.historyRewrites.inc({ ticker: result.ticker });
+  const ticker = metrics.tickerLabel(result.ticker);
+  metrics.rowsIngested.inc({ ticker, kind: 'inserted' }, result.inserted);
+  metrics.rowsIngested.inc({ ticker, kind: 'updated' }, result.updated);
+  for (const [reason, n] of Object.entries(result.rejected)) metrics.rowsRejected.inc({ ticker, reason }, n);
+  if (result.history_rewritten) metrics.historyRewrites.inc({ ticker });
 }
 
 /** 1 while the Yahoo circuit breaker is open (loads fail fast with 503), else 0. */

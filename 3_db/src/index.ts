@@ -11,6 +11,6 @@ export { migrate } from './migrate.ts';
 export { CHANNELS, type Channel } from './channels.ts';
 export type { UpsertResult, PriceCoverage } from './prices.ts';
 export type { JobRow, JobKind, JobStatus } from './jobs.ts';
-export type { ModelSummary, ModelArtifactRow, NewModelVersion, ErrorMetrics } from './models.ts';
+export type { ModelSummary, ModelArtifactRow, NewModelVersion, ErrorMetrics, ChampionGaugeRow } from './models.ts';
 export type { RunRow, StepRow, RunTrigger, RunStatus } from './runs.ts';
 export type { BacktestRow, NewBacktest } from './backtests.ts';

@@ -136,6 +136,26 @@ export async function listChampions(db: Queryable): Promise<ModelSummary[]> {
   return rows;
 }
 
+/** What the estimator's per-champion gauges show: a few numbers per ticker, none of the JSON beside them. */
+export interface ChampionGaugeRow {
+  ticker: string;
+  version: number;
+  mae: number;
+  mape: number;
+  naive_mae: number;
+  naive_mape: number;
+}
+
+/** Every champion's validation figures, lean enough to read on each /metrics scrape of 500 tickers. */
+export async function listChampionGauges(db: Queryable): Promise<ChampionGaugeRow[]> {
+  const { rows } = await db.query<ChampionGaugeRow>(
+    `SELECT ticker, version, (metrics->>'mae')::float8 AS mae, (metrics->>'mape')::float8 AS mape,
+            (baseline->>'mae')::float8 AS naive_mae, (baseline->>'mape')::float8 AS naive_mape
+       FROM models WHERE is_champion ORDER BY ticker`,
+  );
+  return rows;
+}
+
 /** Serialise every change of a ticker's champion until the caller's transaction ends. */
 export async function lockChampion(tx: PoolClient, ticker: string): Promise<void> {
   await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`champion:${ticker}`]);

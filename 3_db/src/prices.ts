@@ -133,6 +133,21 @@ export async function getCoverage(db: Queryable, ticker: string, upTo?: string):
   return rows[0];
 }
 
+/**
+ * The newest stored date of each of `tickers` that has prices, in one statement (one index probe
+ * per ticker: a /metrics scrape of a 500-ticker watchlist stays one round trip).
+ */
+export async function lastDates(db: Queryable, tickers: readonly string[]): Promise<Array<{ ticker: string; last_date: string }>> {
+  const { rows } = await db.query<{ ticker: string; last_date: string }>(
+    `SELECT t.ticker, d.last_date
+       FROM unnest($1::text[]) AS t(ticker)
+       CROSS JOIN LATERAL (SELECT max(date) AS last_date FROM prices p WHERE p.ticker = t.ticker) d
+      WHERE d.last_date IS NOT NULL`,
+    [tickers],
+  );
+  return rows;
+}
+
 export async function listCoverage(db: Queryable): Promise<PriceCoverage[]> {
   const { rows } = await db.query<PriceCoverage>(
     `SELECT ticker, min(date) AS first_date, max(date) AS last_date, count(*)::int AS rows

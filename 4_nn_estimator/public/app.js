@@ -1,6 +1,7 @@
 // The forecast page: plain ES module, no build step. Reads the estimator's JSON endpoints.
 import uPlot from '/vendor/uplot/uPlot.esm.js';
 import { axisPrice, axisSize, driftLook, signedPct, skillClass } from './format.js';
+import { tickerPicker } from './ticker-picker.js';
 
 const $ = (id) => document.getElementById(id);
 const COLORS = { close: '#1f5fbf', forecast: '#d9620b', past: '#7c3aed' };
@@ -44,8 +45,19 @@ function showMessage(text) {
 async function init() {
   const { tickers } = await getJson('/tickers');
   state.tickers = tickers;
-  const select = $('ticker');
-  for (const t of tickers) select.append(el('option', { value: t.ticker }, t.ticker));
+  const updateAddress = () => {
+    const q = new URLSearchParams({ ticker: picker.value, days: $('days').value, horizon: $('horizon').value });
+    history.replaceState(null, '', `?${q}`);
+  };
+  const picker = tickerPicker($('ticker'), $('ticker-list'), {
+    describe: (t) => (t.champion_version !== null ? `model v${t.champion_version}` : 'no model'),
+    onPick: (ticker) => {
+      updateAddress();
+      void load(ticker);
+    },
+  });
+  state.picker = picker;
+  picker.setTickers(tickers);
   if (tickers.length === 0) {
     showMessage('No prices are stored yet. Load some with POST /load on 2_load_data (or let the shepherd run).');
     document.body.dataset.state = 'ready';
@@ -54,13 +66,15 @@ async function init() {
   const params = new URLSearchParams(location.search);
   const wanted = params.get('ticker')?.toUpperCase();
   const initial = tickers.find((t) => t.ticker === wanted) ?? tickers.find((t) => t.champion_version !== null) ?? tickers[0];
-  select.value = initial.ticker;
-  for (const id of ['days', 'horizon']) if (params.get(id)) $(id).value = params.get(id);
-  $('controls').addEventListener('change', () => {
-    const q = new URLSearchParams({ ticker: select.value, days: $('days').value, horizon: $('horizon').value });
-    history.replaceState(null, '', `?${q}`);
-    void load(select.value);
-  });
+  picker.set(initial.ticker);
+  for (const id of ['days', 'horizon']) {
+    if (params.get(id)) $(id).value = params.get(id);
+    $(id).addEventListener('change', () => {
+      updateAddress();
+      void load(picker.value);
+    });
+  }
+  $('controls').addEventListener('submit', (e) => e.preventDefault());
   await load(initial.ticker);
 }
 

@@ -8,6 +8,7 @@ import { modelRoutes } from './routes/models.ts';
 import { predictRoutes } from './routes/predict.ts';
 import { monitoringRoutes } from './routes/monitoring.ts';
 import { createMonitoringMetrics } from './monitoring/metrics.ts';
+import { TickerSeries } from './ticker-series.ts';
 import { Monitor } from './monitoring/monitor.ts';
 import { pageRoutes } from './routes/page.ts';
 import { ChampionCache } from './serving/champion-cache.ts';
@@ -42,7 +43,8 @@ export async function buildApp(opts: BuildOptions) {
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     readyExtras: () => ({ backend, role: env.ESTIMATOR_ROLE }),
   });
-  const metrics = createEstimatorMetrics(app.registry, pool);
+  const tickerSeries = new TickerSeries(pool, env.METRICS_TICKER_SERIES_MAX, env.METRICS_TICKERS);
+  const metrics = createEstimatorMetrics(app.registry, pool, tickerSeries);
   metrics.backendInfo.set({ backend }, 1);
 
   const champions = new ChampionCache(pool, backend, {
@@ -68,7 +70,7 @@ export async function buildApp(opts: BuildOptions) {
       else monitoringMetrics?.recordErrors.inc();
     },
   });
-  monitoringMetrics = createMonitoringMetrics(app.registry, pool, monitor);
+  monitoringMetrics = createMonitoringMetrics(app.registry, pool, monitor, tickerSeries);
   const monitoringGauges = monitoringMetrics;
   app.addHook('onClose', async () => {
     monitoringGauges.close();

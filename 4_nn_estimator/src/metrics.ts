@@ -1,23 +1,36 @@
 import * as tf from '@tensorflow/tfjs';
 import { type Pool, promClient, type Registry } from '@stocks/common';
-import { jobs, models, type ModelSummary } from '@stocks/db';
+import { jobs } from '@stocks/db';
+import { TickerSeries, type TickerSelection } from './ticker-series.ts';
 
 export type EstimatorMetrics = ReturnType<typeof createEstimatorMetrics>;
 
 /**
  * Gauges about models and jobs are read from Postgres on scrape, so every replica reports the
- * same truth instead of what it happened to do itself.
+ * same truth instead of what it happened to do itself. Per-ticker series are bounded by `series`.
  */
-export function createEstimatorMetrics(registry: Registry, pool: Pool) {
+export function createEstimatorMetrics(registry: Registry, pool: Pool, series: TickerSeries = new TickerSeries(pool, Number.POSITIVE_INFINITY)) {
   const r = [registry];
-  // One query per scrape for the four champion gauges (prom-client collects them concurrently).
-  let championsRead: { at: number; rows: Promise<ModelSummary[]> } | undefined;
-  const champions = () => {
-    if (!championsRead || Date.now() - championsRead.at > 1_000) {
-      championsRead = { at: Date.now(), rows: models.listChampions(pool).catch(() => []) };
-    }
-    return championsRead.rows;
+  // Per-ticker gauges show the selected tickers only (TickerSeries: pinned, then those needing
+  // attention); each collect starts from empty so a ticker leaving the selection leaves the scrape.
+  const perTicker = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (gauge: promClient.Gauge<L>, selection: TickerSelection) => void) =>
+    new promClient.Gauge<L>({
+      name, help, labelNames, registers: r,
+      async collect() {
+        const selection = await series.select();
+        this.reset();
+        fill(this, selection);
+      },
+    });
+  /** A per-ticker gauge set on events (a training, a champion load), shown for the selected tickers. */
+  const perTickerEvents = (name: string, help: string) => {
+    const values = new Map<string, number>();
+    perTicker(name, help, ['ticker'] as const, (gauge, { tickers }) => {
+      for (const [ticker, value] of values) if (tickers.has(ticker)) gauge.set({ ticker }, value);
+    });
+    return { set: ({ ticker }: { ticker: string }, value: number) => void values.set(ticker, value) };
   };
+  const selected = (selection: TickerSelection) => selection.champions.filter((c) => selection.tickers.has(c.ticker));
   const m = {
     jobsFinished: new promClient.Counter({ name: 'training_jobs_total', help: 'Finished training jobs by kind and status', labelNames: ['kind', 'status'] as const, registers: r }),
     jobs: new promClient.Gauge({
@@ -30,32 +43,45 @@ export function createEstimatorMetrics(registry: Registry, pool: Pool) {
       },
     }),
     trainingDuration: new promClient.Histogram({ name: 'training_duration_seconds', help: 'Wall time of a training job', labelNames: ['kind'] as const, buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800], registers: r }),
-    finalLoss: new promClient.Gauge({ name: 'training_final_loss', help: 'Final training loss of the newest version', labelNames: ['ticker'] as const, registers: r }),
-    championVersion: new promClient.Gauge({
-      name: 'model_champion_version', help: 'Champion model version per ticker', labelNames: ['ticker'] as const, registers: r,
-      async collect() { for (const c of await champions()) this.set({ ticker: c.ticker }, c.version); },
+    finalLoss: perTickerEvents('training_final_loss', 'Final training loss of the newest version trained by this process (selected tickers)'),
+    championVersion: perTicker('model_champion_version', 'Champion model version per ticker (selected tickers; model_champions counts all)', ['ticker'] as const, (gauge, sel) => {
+      for (const c of selected(sel)) gauge.set({ ticker: c.ticker }, c.version);
     }),
-    validationMae: new promClient.Gauge({
-      name: 'model_validation_mae', help: 'Validation MAE of the champion and of naive on the same window', labelNames: ['ticker', 'model'] as const, registers: r,
+    validationMae: perTicker('model_validation_mae', 'Validation MAE of the champion and of naive on the same window (selected tickers)', ['ticker', 'model'] as const, (gauge, sel) => {
+      for (const c of selected(sel)) {
+        gauge.set({ ticker: c.ticker, model: 'champion' }, c.mae);
+        gauge.set({ ticker: c.ticker, model: 'naive' }, c.naive_mae);
+      }
+    }),
+    validationMape: perTicker('model_validation_mape', 'Validation MAPE (%) of the champion and of naive (selected tickers)', ['ticker', 'model'] as const, (gauge, sel) => {
+      for (const c of selected(sel)) {
+        gauge.set({ ticker: c.ticker, model: 'champion' }, c.mape);
+        gauge.set({ ticker: c.ticker, model: 'naive' }, c.naive_mape);
+      }
+    }),
+    skill: perTicker('model_skill_vs_naive', '1 - champion MAE / naive MAE on validation; below 0 is worse than naive (selected tickers)', ['ticker'] as const, (gauge, sel) => {
+      for (const c of selected(sel)) if (c.naive_mae > 0) gauge.set({ ticker: c.ticker }, 1 - c.mae / c.naive_mae);
+    }),
+    champions: new promClient.Gauge({
+      name: 'model_champions', help: 'Tickers with a champion model (all of them, whether they have per-ticker series or not)', registers: r,
+      async collect() { this.set((await series.select()).champions.length); },
+    }),
+    flagged: new promClient.Gauge({
+      name: 'tickers_flagged', help: 'Champions flagged, by reason (returns_drift, live_worse_than_naive, validation_worse_than_naive), over every ticker',
+      labelNames: ['reason'] as const, registers: r,
       async collect() {
-        for (const c of await champions()) {
-          this.set({ ticker: c.ticker, model: 'champion' }, c.metrics.mae);
-          this.set({ ticker: c.ticker, model: 'naive' }, c.baseline.mae);
-        }
+        const { flagged } = await series.select();
+        for (const [reason, count] of Object.entries(flagged)) this.set({ reason }, count);
       },
     }),
-    validationMape: new promClient.Gauge({
-      name: 'model_validation_mape', help: 'Validation MAPE (%) of the champion and of naive', labelNames: ['ticker', 'model'] as const, registers: r,
+    tickerSeries: new promClient.Gauge({
+      name: 'metrics_ticker_series', help: 'Champions with per-ticker series in this scrape (exported) and without (omitted; METRICS_TICKER_SERIES_MAX)',
+      labelNames: ['state'] as const, registers: r,
       async collect() {
-        for (const c of await champions()) {
-          this.set({ ticker: c.ticker, model: 'champion' }, c.metrics.mape);
-          this.set({ ticker: c.ticker, model: 'naive' }, c.baseline.mape);
-        }
+        const selection = await series.select();
+        this.set({ state: 'exported' }, selection.champions.length - selection.omitted);
+        this.set({ state: 'omitted' }, selection.omitted);
       },
-    }),
-    skill: new promClient.Gauge({
-      name: 'model_skill_vs_naive', help: '1 - champion MAE / naive MAE on validation; below 0 is worse than naive', labelNames: ['ticker'] as const, registers: r,
-      async collect() { for (const c of await champions()) if (c.baseline.mae > 0) this.set({ ticker: c.ticker }, 1 - c.metrics.mae / c.baseline.mae); },
     }),
     forecasts: new promClient.Counter({ name: 'forecast_requests_total', help: 'Forecasts answered by endpoint and outcome', labelNames: ['endpoint', 'outcome'] as const, registers: r }),
     cacheHits: new promClient.Counter({ name: 'forecast_cache_hits_total', help: 'Forecasts answered from memory', registers: r }),
@@ -66,7 +92,7 @@ export function createEstimatorMetrics(registry: Registry, pool: Pool) {
       name: 'forecast_engine_loads_total', help: 'Champions loaded, by the engine that serves them (compiled, or tfjs after a failed or impossible check)',
       labelNames: ['engine', 'reason'] as const, registers: r,
     }),
-    compiledMaxDiff: new promClient.Gauge({ name: 'forecast_compiled_max_abs_diff', help: 'Max abs difference compiled vs TF.js at the last load of the ticker\'s champion', labelNames: ['ticker'] as const, registers: r }),
+    compiledMaxDiff: perTickerEvents('forecast_compiled_max_abs_diff', 'Max abs difference compiled vs TF.js at the last load of the ticker\'s champion (selected tickers)'),
     backendInfo: new promClient.Gauge({ name: 'tfjs_backend_info', help: 'TensorFlow.js backend in use (value 1)', labelNames: ['backend'] as const, registers: r }),
     numTensors: new promClient.Gauge({
       name: 'tfjs_num_tensors', help: 'Live TensorFlow.js tensors in this process (a leak grows it)', registers: r,

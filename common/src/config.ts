@@ -13,6 +13,13 @@ export const baseEnvSchema = z.object({
   API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Writes (POST/PUT/DELETE except POST /predict) allowed per client IP and minute; 0 = no limit. */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(120),
+  /**
+   * Most tickers with series of their own in /metrics (per-ticker gauges and counters); the rest are
+   * summed up in ticker-free series, so a scrape stays small with a universe of 500 tickers.
+   */
+  METRICS_TICKER_SERIES_MAX: z.coerce.number().int().min(0).max(10_000).default(50),
+  /** Tickers that always keep their own series (a watchlist the dashboards follow), on top of the max. */
+  METRICS_TICKERS: z.string().default('').transform((s) => s.split(',').map((x) => x.trim().toUpperCase()).filter(Boolean)),
 });
 
 /** Parse and validate the environment once at boot; fail with every problem listed. */

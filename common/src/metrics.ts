@@ -50,3 +50,62 @@ export function installHttpMetrics(app: FastifyInstance, registry: Registry): vo
     return registry.metrics();
   });
 }
+
+/** The `ticker` label of counts beyond the per-ticker budget (never a valid symbol). */
+export const OTHER_TICKERS_LABEL = '_other';
+
+export interface TickerSeriesBudget {
+  /** Tickers with series of their own besides the pinned ones (METRICS_TICKER_SERIES_MAX). */
+  max: number;
+  /** Tickers that always have their own (METRICS_TICKERS). */
+  pinned?: readonly string[];
+}
+
+/**
+ * The `ticker` label for counters with a bounded number of series: pinned tickers and the first
+ * `max` others counted keep their own; later ones are counted under `_other`. A counter's series
+ * must not come and go (rate() and increase() would see resets), so the choice is first come, kept
+ * for the life of the process.
+ */
+export function tickerLabeler(budget: TickerSeriesBudget): (ticker: string) => string {
+  const pinned = new Set(budget.pinned ?? []);
+  const own = new Set<string>();
+  return (ticker) => {
+    if (pinned.has(ticker) || own.has(ticker)) return ticker;
+    if (own.size < budget.max) {
+      own.add(ticker);
+      return ticker;
+    }
+    return OTHER_TICKERS_LABEL;
+  };
+}
+
+/**
+ * A value read for /metrics that a scrape must not wait for: the first call waits for `read`;
+ * later calls answer at once with the last value and, when it is older than `maxAgeMs`, start one
+ * read in the background for the next scrape. A failed read keeps the last value (or rejects the
+ * first call) and is retried at the next call.
+ */
+export function refreshedInBackground<T>(read: () => Promise<T>, maxAgeMs: number): () => Promise<T> {
+  let value: { at: number; data: T } | undefined;
+  let inFlight: Promise<T> | undefined;
+  const refresh = () => {
+    inFlight ??= read().then(
+      (data) => {
+        value = { at: Date.now(), data };
+        inFlight = undefined;
+        return data;
+      },
+      (err: unknown) => {
+        inFlight = undefined;
+        throw err;
+      },
+    );
+    return inFlight;
+  };
+  return async () => {
+    if (!value) return refresh();
+    if (Date.now() - value.at > maxAgeMs) refresh().catch(() => {});
+    return value.data;
+  };
+}

@@ -1,6 +1,7 @@
 import { type Pool, promClient, type Registry } from '@stocks/common';
 import { models } from '@stocks/db';
 import type { ChangeHandlers } from '../serving/change-listener.ts';
+import type { TickerSeries } from '../ticker-series.ts';
 import type { Monitor, MonitoringReport } from './monitor.ts';
 
 /** How long a burst of change events is gathered before the reports are recomputed. */
@@ -11,13 +12,25 @@ const SETTLE_MS = 250;
  * events (a price or champion change announced by Postgres, the listener reconnecting) and hold
  * their values between them: a /metrics scrape reads memory and costs the same for 1 or 500
  * tickers. Only replicas that listen for changes (the serving ones) fill them; one replica
- * reporting is enough, the dashboard takes max by ticker.
+ * reporting is enough, the dashboard takes max by ticker. Series exist for the tickers `series`
+ * selects (its flags come from these reports: drifting and worse-than-naive tickers first).
  */
-export function createMonitoringMetrics(registry: Registry, pool: Pool, monitor: Monitor) {
+export function createMonitoringMetrics(registry: Registry, pool: Pool, monitor: Monitor, series: TickerSeries) {
   const r = [registry];
   const reports = new Map<string, MonitoringReport>();
+  let reportsVersion = 0;
+  let rendered: { selection: unknown; reportsVersion: number } | undefined;
+  /** Rewrite every series from the reports of the selected tickers, once per selection and set of reports. */
+  const ensureRendered = async () => {
+    const selection = await series.select();
+    if (rendered?.selection === selection && rendered.reportsVersion === reportsVersion) return;
+    rendered = { selection, reportsVersion };
+    for (const { gauge } of all) gauge.reset();
+    for (const rep of reports.values()) if (selection.tickers.has(rep.ticker)) for (const { write } of all) write(rep);
+  };
+  const all: Array<{ gauge: promClient.Gauge<string>; write: (rep: MonitoringReport) => void }> = [];
   const live = (name: string, help: string, value: (row: MonitoringReport['live'][number]) => Array<[Record<string, string>, number | null]>) => {
-    const gauge = new promClient.Gauge({ name, help, labelNames: ['ticker', 'version', 'window', 'model', 'level'] as const, registers: r });
+    const gauge = new promClient.Gauge({ name, help, labelNames: ['ticker', 'version', 'window', 'model', 'level'] as const, registers: r, collect: ensureRendered });
     const write = (rep: MonitoringReport) => {
       for (const row of rep.live) {
         for (const [labels, v] of value(row)) {
@@ -25,17 +38,19 @@ export function createMonitoringMetrics(registry: Registry, pool: Pool, monitor:
         }
       }
     };
+    all.push({ gauge: gauge as promClient.Gauge<string>, write });
     return { gauge, write };
   };
   const perTicker = (name: string, help: string, value: (rep: MonitoringReport) => number | null) => {
-    const gauge = new promClient.Gauge({ name, help, labelNames: ['ticker'] as const, registers: r });
+    const gauge = new promClient.Gauge({ name, help, labelNames: ['ticker'] as const, registers: r, collect: ensureRendered });
     const write = (rep: MonitoringReport) => {
       const v = value(rep);
       if (v !== null && Number.isFinite(v)) gauge.set({ ticker: rep.ticker }, v);
     };
+    all.push({ gauge: gauge as promClient.Gauge<string>, write });
     return { gauge, write };
   };
-  const series = [
+  [
     live('live_forecast_mae', 'Realised MAE of served forecasts (model) and of the naive forecast made at the same time (naive), per ticker, version and window',
       (row) => [[{ model: 'model' }, row.mae], [{ model: 'naive' }, row.naive_mae]]),
     live('live_forecast_mape', 'Realised MAPE (%) of served forecasts and of naive, per ticker, version and window',
@@ -50,10 +65,18 @@ export function createMonitoringMetrics(registry: Registry, pool: Pool, monitor:
     perTicker('live_champion_worse_than_naive', '1 when the champion realised MAE over the last 20 trading days exceeds naive (with enough forecasts)',
       (rep) => (rep.champion_live ? (rep.champion_live.worse_than_naive ? 1 : 0) : null)),
   ];
-  /** Rewrite every series from the reports held (a ticker that lost its champion disappears). */
+  /** The reports changed (a ticker that lost its champion disappears at the next scrape). */
   const render = () => {
-    for (const { gauge } of series) gauge.reset();
-    for (const rep of reports.values()) for (const { write } of series) write(rep);
+    reportsVersion++;
+  };
+  const keep = (ticker: string, report: MonitoringReport | undefined) => {
+    if (report) reports.set(ticker, report);
+    else reports.delete(ticker);
+    series.setFlags(ticker, report && {
+      drift: report.drift.detected === true,
+      liveWorseThanNaive: report.champion_live?.worse_than_naive === true,
+      driftPValue: report.drift.p_value,
+    });
   };
 
   // Tickers to recompute; `everything` = every ticker with a champion (start, reconnect, TRUNCATE).
@@ -63,17 +86,20 @@ export function createMonitoringMetrics(registry: Registry, pool: Pool, monitor:
   let running: Promise<void> = Promise.resolve();
   let refreshes = 0;
   const refresh = async () => {
-    const all = everything;
+    const everyTicker = everything;
     const tickers = [...dirty];
     everything = false;
     dirty.clear();
-    const targets = all ? (await models.listChampions(pool)).map((c) => c.ticker) : tickers;
-    if (all) for (const t of reports.keys()) if (!targets.includes(t)) reports.delete(t);
+    const targets = everyTicker ? (await models.listChampionGauges(pool)).map((c) => c.ticker) : tickers;
+    if (everyTicker) {
+      const wanted = new Set(targets);
+      for (const t of [...reports.keys()]) if (!wanted.has(t)) keep(t, undefined);
+    }
     for (const ticker of targets) {
       const report = await monitor.report(ticker).catch(() => undefined);
       // No champion (or no prices) any more: the ticker's series go.
-      if (report?.champion_version != null) reports.set(ticker, report);
-      else if (report) reports.delete(ticker);
+      if (report?.champion_version != null) keep(ticker, report);
+      else if (report) keep(ticker, undefined);
     }
     render();
     refreshes++;
