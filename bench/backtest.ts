@@ -3,9 +3,8 @@
  * ^GSPC: its last ~10 years).
  *
  * Bands (bench/support/bands-bench.ts): every origin of the last 20% of each series, h = 1 and 5,
- * static / EWMA / GARCH-t beside the served bands, the issue's targets beside every figure.
- * BAND_FITTERS below is the one list of band models: a new one (the learned scale model) is
- * added there and becomes a served candidate after recalibration.
+ * static / EWMA / GARCH-t / the learned bands beside the served ones, which the product's own
+ * choice (choice.ts) names at every refit; the issue's targets beside every figure.
  *
  * Point: a walk-forward backtest of the model beside naive, drift and moving average.
  *
@@ -19,37 +18,18 @@
  * checks whether richer inputs hold skill the LSTM misses.
  */
 import type { DailyBar } from '@stocks/common';
-import { readMarketData } from '../test/support/market-data.ts';
+import { readMarketData, SHARED_MARKET_DATA_DIR } from '../test/support/market-data.ts';
 import { initBackend, isBackendName } from '../4_nn_estimator/src/training/backend.ts';
 import { runBacktest, type BacktestResult } from '../4_nn_estimator/src/model/backtest.ts';
 import type { ModelConfig } from '../4_nn_estimator/src/model/config.ts';
 import { trainModel, type TrainInput, type TrainResult } from '../4_nn_estimator/src/model/train.ts';
 import { dieboldMariano, meanOf } from '../4_nn_estimator/src/model/bands/scoring.ts';
-import { baselineFitters } from '../4_nn_estimator/src/model/bands/registry.ts';
-import { learnedScaleFitter } from '../4_nn_estimator/src/model/bands/learned.ts';
-import type { BandModel, BandModelFitter } from '../4_nn_estimator/src/model/bands/types.ts';
-import { benchBands, type HorizonResult } from './support/bands-bench.ts';
+import { BAND_COLUMNS, benchBands, REFIT_EVERY, type HorizonResult } from './support/bands-bench.ts';
 import { ridgeReferenceMase } from './support/ridge-reference.ts';
 
 const TICKERS = (process.env.BENCH_TICKERS ?? 'AAPL,AMZN,BTC-USD,GOOG,MSFT,NVDA,TSLA,^GSPC').split(',');
 const HORIZON = 5;
 const BAND_HORIZONS = [1, 5];
-/** Band models: the three baselines first (static is the reference), then candidates. */
-const BAND_FITTERS: BandModelFitter[] = [...Object.values(baselineFitters()), memoised(learnedScaleFitter())];
-
-/** h = 1 and h = 5 refit on the very same bars: a learned fit (seconds) is reused, not repeated. */
-function memoised(fitter: BandModelFitter): BandModelFitter {
-  const fits = new Map<string, BandModel>();
-  return {
-    name: fitter.name,
-    fit(trainBars) {
-      const key = `${trainBars[0]?.date}..${trainBars.at(-1)?.date}#${trainBars.length}`;
-      const hit = fits.get(key) ?? fitter.fit(trainBars);
-      fits.set(key, hit);
-      return hit;
-    },
-  };
-}
 const RUN_POINT = process.env.BENCH_POINT !== '0';
 const RUN_BANDS = process.env.BENCH_BANDS !== '0';
 const ORIGINS = Number(process.env.BENCH_ORIGINS ?? 40);
@@ -62,7 +42,7 @@ const CANDIDATES: Array<Partial<ModelConfig>> = [
 ];
 
 async function readBars(ticker: string): Promise<DailyBar[]> {
-  return readMarketData(ticker, ticker === '^GSPC' ? GSPC_BARS : undefined);
+  return readMarketData(ticker, ticker === '^GSPC' ? GSPC_BARS : undefined, SHARED_MARKET_DATA_DIR);
 }
 
 /** Mean over steps 1..h of MAE / naive MAE on the validation windows. */
@@ -141,27 +121,30 @@ async function benchAllBands(): Promise<void> {
   for (const ticker of TICKERS) {
     const started = performance.now();
     const bars = await readBars(ticker);
-    results.set(ticker, BAND_HORIZONS.map((h) => benchBands(bars, BAND_FITTERS, h)));
+    results.set(ticker, benchBands(bars, BAND_HORIZONS));
     console.log(`  ${ticker}: bands done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   }
-  const names = ['static', 'ewma', 'garch', 'model', 'served'];
+  const names: string[] = [...BAND_COLUMNS];
+  const counts = (r: HorizonResult) => Object.entries(r.choices).map(([n, c]) => `${n}×${c}`).join(' ');
   for (const [hi, h] of BAND_HORIZONS.entries()) {
     console.log(`\nbands, h = ${h} (step ${h} log move around the naive point; IS = interval score vs static, < / > = DM two-sided 5% better / worse)`);
     const head = ['ticker', 'origins', 'served', ...names.map((n) => `cov80 ${n}`), ...names.map((n) => `cov95 ${n}`), ...names.slice(1).map((n) => `IS80 ${n}`), ...names.slice(1).map((n) => `IS95 ${n}`), ...(h === 1 ? names.slice(1).map((n) => `dQLIKE ${n}`) : [])];
     const rows = TICKERS.map((t) => {
       const r = results.get(t)![hi]!;
       return [
-        t, String(r.n_origins), r.served_choice,
+        t, String(r.n_origins), counts(r),
         ...names.map((n) => fmt(r.summary[n]!.coverage80)), ...names.map((n) => fmt(r.summary[n]!.coverage95)),
         ...names.slice(1).map((n) => relMark(r, n, 80)), ...names.slice(1).map((n) => relMark(r, n, 95)),
         ...(h === 1 ? names.slice(1).map((n) => fmt(r.summary[n]!.qlike - r.summary.static!.qlike)) : []),
       ];
     });
     printTable(head, rows);
-    console.log('served choice, by mean interval score relative to static on the selection span before the test span (lower is better):');
+    if (hi > 0) continue;
+    console.log(`served at each refit (every ${REFIT_EVERY} origins; the product's choice on the bars up to it), with its reason:`);
     for (const t of TICKERS) {
       const r = results.get(t)![hi]!;
-      console.log(`  ${t.padEnd(8)} ${Object.entries(r.selection_scores).map(([n, v]) => `${n} ${v.toFixed(3)}`).join(', ')} -> ${r.served_choice}`);
+      console.log(`  ${t.padEnd(8)} ${r.served_choice}`);
+      for (const reason of r.reasons) console.log(`           ${reason}`);
     }
   }
 

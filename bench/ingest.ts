@@ -20,10 +20,10 @@ import { prices } from '@stocks/db';
 import { createTestDatabase } from '@stocks/db/testing';
 import { importCsv } from '../2_load_data/src/ingest.ts';
 import { cleanBars } from '../2_load_data/src/quality.ts';
-import { marketDataFile, readMarketData } from '../test/support/market-data.ts';
+import { marketDataFile, readMarketData, SHARED_MARKET_DATA_DIR } from '../test/support/market-data.ts';
 
 async function readBars(name: string): Promise<DailyBar[]> {
-  return cleanBars(await readMarketData(name.replace(/\.csv$/, ''))).bars;
+  return cleanBars(await readMarketData(name.replace(/\.csv$/, ''), undefined, SHARED_MARKET_DATA_DIR)).bars;
 }
 
 async function dataset(): Promise<Map<string, DailyBar[]>> {
@@ -46,7 +46,7 @@ try {
   await speed();
   // --- memory: stream-import long files in chunks inside one transaction (the dataset above is garbage by now).
   await db.pool.query('TRUNCATE prices');
-  await memory('^GSPC.csv (96 years, 24,114 rows) via importCsv', () => importCsv(db.pool, '^GSPC', createReadStream(marketDataFile('^GSPC'))));
+  await memory('^GSPC.csv (96 years, 24,114 rows) via importCsv', () => importCsv(db.pool, '^GSPC', createReadStream(marketDataFile('^GSPC', SHARED_MARKET_DATA_DIR))));
   await memory('synthetic SYNTH-USD, every day 1900-01-01..2024-12-31 (125 years), streamed from a generator',
     () => importCsv(db.pool, 'SYNTH-USD', Readable.from(syntheticCsv('1900-01-01', '2024-12-31'))));
 } finally {

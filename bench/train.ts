@@ -6,12 +6,12 @@
  * one the backtest bench and the tests use sizes of (window 20, units 8). Targets: full training
  * under 60 s on wasm; fine-tune under 10% of a full training.
  */
-import { readMarketData } from '../test/support/market-data.ts';
+import { readMarketData, SHARED_MARKET_DATA_DIR } from '../test/support/market-data.ts';
 import { initBackend, isBackendName } from '../4_nn_estimator/src/training/backend.ts';
 import type { ModelConfig } from '../4_nn_estimator/src/model/config.ts';
 import { trainModel } from '../4_nn_estimator/src/model/train.ts';
 
-const bars = await readMarketData('^GSPC', 2520 + 5);
+const bars = await readMarketData('^GSPC', 2520 + 5, SHARED_MARKET_DATA_DIR);
 const history = bars.slice(0, -5); // 10 years; the last 5 days arrive later
 const backend = await initBackend(isBackendName(process.env.TF_BACKEND) ? process.env.TF_BACKEND : undefined);
 

@@ -81,6 +81,31 @@ test('promotion rule: a fine-tuned challenger with a worse MASE on the same wind
   assert.deepEqual(promotionDecision({ ...base, metrics: evaluation(9, 9) }, false), { promote: true, reason: 'full training' });
 });
 
+test('backtest serves the bands the version serves: its stored choice, as /predict draws them', async () => {
+  const { loadBands } = await import('../src/model/bands/registry.ts');
+  const { widenWithHorizon } = await import('../src/model/bands/fan.ts');
+  const { priceBands } = await import('../src/model/bands/evaluate.ts');
+  const bars = aapl.slice(-900);
+  const trained: TrainResult[] = [];
+  const keeping = async (input: TrainInput) => {
+    const r = await trainModel(input);
+    trained.push(r);
+    return r;
+  };
+  const result = await runBacktest({ ticker: 'AAPL', bars, origins: 3, horizon: 5, retrainEvery: 3, config: TINY }, keeping);
+  assert.equal(trained.length, 1);
+  const loaded = loadBands(trained[0]!.bands)!;
+  assert.ok(loaded, 'the version stores its band models');
+  assert.equal(result.bands.served, loaded.served);
+  for (const o of result.per_origin) {
+    const t = bars.findIndex((b) => b.date === o.origin);
+    const expected = priceBands(widenWithHorizon(loaded.models[loaded.served]!.forecast(bars.slice(0, t + 1), 5)), o.forecasts.model);
+    for (const key of ['lower80', 'upper80', 'lower95', 'upper95'] as const) {
+      o.intervals[key].forEach((x, k) => assert.ok(Math.abs(x - expected[key][k]!) < 1e-9, `${key}[${k}] at ${o.origin}`));
+    }
+  }
+});
+
 test('walk-forward origins: the last days whose targets exist; too few bars is a clear error', () => {
   assert.deepEqual(planOrigins(100, 3, 5, 1, 50), [92, 93, 94]);
   assert.deepEqual(planOrigins(100, 3, 5, 10, 50), [74, 84, 94]);

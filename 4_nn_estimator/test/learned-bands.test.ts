@@ -151,3 +151,99 @@ test('a fit leaves no tensor behind', () => {
   fitLearnedScale(trainBars.slice(-700));
   assert.equal(tf.memory().numTensors, before);
 });
+
+test('band edges: the network standard deviation, at the out-of-sample variance level, times the quantiles of its standardised residuals over the fit', () => {
+  const q = fit.bands.quantiles!;
+  // By hand, through the serving path: z_{t,k} = r_{t,k} / sqrt(v_{t,k}) at every origin of the fit;
+  // the shape is scaled to unit mean square, the level is the mean z^2 over the validation windows.
+  const last = trainBars.length - 1;
+  const firstValidation = trainBars.findIndex((b) => b.date === fit.base.state.selection.validation_start);
+  assert.ok(firstValidation > 0);
+  for (const k of [1, 5]) {
+    const z: number[] = [];
+    const validation: number[] = [];
+    for (let t = VOLATILITY_WARMUP; t + k <= last; t++) {
+      const v = fit.base.variances(trainBars.slice(0, t + 1), k)[k - 1]!;
+      z.push(Math.log(trainBars[t + k]!.close / trainBars[t]!.close) / Math.sqrt(v));
+      if (t >= firstValidation) validation.push(z.at(-1)! ** 2);
+    }
+    const rms = Math.sqrt(meanOf(z.map((x) => x * x)));
+    z.sort((a, b) => a - b);
+    assert.equal(q.n[k - 1], z.length);
+    const at = (p: number) => { const pos = p * (z.length - 1); const lo = Math.floor(pos); return z[lo]! + (z[Math.ceil(pos)]! - z[lo]!) * (pos - lo); };
+    assert.ok(Math.abs(q.lower95[k - 1]! - at(0.025) / rms) < 1e-9 && Math.abs(q.upper80[k - 1]! - at(0.9) / rms) < 1e-9, `step ${k}`);
+    assert.ok(Math.abs(q.level[k - 1]! - meanOf(validation)) < 1e-9, `level at step ${k}`);
+  }
+  const history = bars.slice(0, 1500);
+  const f = fit.bands.forecast(history, 1);
+  const v = fit.base.variances(history, 1)[0]! * q.level[0]!;
+  assert.ok(Math.abs(f.variance[0]! - v) < 1e-15);
+  assert.ok(Math.abs(f.upper95[0]! - Math.sqrt(v) * q.upper95[0]!) < 1e-12 && Math.abs(f.lower80[0]! - Math.sqrt(v) * q.lower80[0]!) < 1e-12);
+  // Gaussian shocks: the residual quantiles are close to the normal ones, the level close to 1.
+  assert.ok(Math.abs(q.upper95[0]! - 1.96) < 0.15 && Math.abs(q.lower80[0]! + 1.28) < 0.1, `${q.lower80[0]} ${q.upper95[0]}`);
+  assert.ok(Math.abs(q.level[0]! - 1) < 0.25, `level ${q.level[0]}`);
+});
+
+test('the champion/challenger holdout is seen by no choice: early stopping and candidates use the windows before it, and so do its quantiles', () => {
+  const holdoutStart = fit.holdout.bars[fit.holdout.origins[0]!]!.date;
+  assert.ok(fit.base.state.selection.validation_end < holdoutStart);
+  // Closes from the holdout's first target on changed: the comparison bands (before the holdout) do not move.
+  const first = fit.holdout.origins[0]!;
+  const changed = trainBars.map((b, i) => (i > first ? { ...b, close: b.close * (1 + 0.05 * Math.sin(i)) } : b));
+  const before = fit.bandsBeforeHoldout();
+  const refit = fitLearnedScale(changed);
+  assert.deepEqual(refit.base.state.weights, fit.base.state.weights);
+  assert.deepEqual(refit.bandsBeforeHoldout().quantiles, before.quantiles);
+  assert.notDeepEqual(refit.bands.quantiles, fit.bands.quantiles);
+});
+
+test('learned bands stored before (conformal factors) still load and serve as they did', () => {
+  const factors = { scale80: [1.1, 1.05], scale95: [1.2, 1.15], variance: [1.3, 1.2], n: [250, 250] };
+  const stored = { name: 'model', base: fit.base.toJSON(), conformal: factors };
+  const legacy = LearnedBands.fromJSON(JSON.parse(JSON.stringify(stored)));
+  const history = bars.slice(0, 1500);
+  const f = legacy.forecast(history, 2);
+  const v = fit.base.variances(history, 2);
+  assert.ok(Math.abs(f.variance[0]! - 1.3 * v[0]!) < 1e-15);
+  assert.ok(Math.abs(f.upper95[0]! - 1.2 * 1.959963984540054 * Math.sqrt(v[0]!)) < 1e-12);
+  assert.deepEqual(legacy.toJSON(), stored);
+  assert.throws(() => LearnedBands.fromJSON({ ...stored, quantiles: fit.bands.quantiles }), /either residual quantiles or conformal factors/);
+});
+
+test('the served variance pools the network with EWMA(0.94) in logs, with the weight of lowest validation NLL', async () => {
+  const { EWMA_WEIGHTS, LearnedScaleModel } = await import('../src/model/bands/learned.ts');
+  const { ewmaFitter } = await import('../src/model/bands/ewma.ts');
+  const { selection, ewmaWeight } = fit.base.state;
+  assert.deepEqual(selection.ewma_weights!.map((w) => w.weight), [...EWMA_WEIGHTS]);
+  const best = selection.ewma_weights!.reduce((a, b) => (b.validation_nll < a.validation_nll ? b : a));
+  assert.equal(ewmaWeight, best.weight);
+  const history = bars.slice(0, 1500);
+  const withWeight = (w: number) => new LearnedScaleModel({ ...fit.base.state, ewmaWeight: w }).variances(history, 3);
+  // All EWMA: the first step is EWMA's one-day variance, and it stays flat (k times it).
+  const ewma = (ewmaFitter(5).fit(trainBars) as import('../src/model/bands/ewma.ts').EwmaBands).nextVariance(history);
+  const all = withWeight(1);
+  assert.ok(Math.abs(all[0]! / ewma - 1) < 1e-6, `${all[0]} vs ${ewma}`);
+  assert.ok(Math.abs(all[2]! / (3 * ewma) - 1) < 1e-6);
+  // Half and half: the geometric mean of the two daily variances at step 1.
+  const net = withWeight(0)[0]!;
+  assert.ok(Math.abs(withWeight(0.5)[0]! / Math.sqrt(net * ewma) - 1) < 1e-6);
+});
+
+test('champion/challenger: compared on the learned fit\'s holdout only; the learned bands need a significant win over EWMA, else the best baseline serves', async () => {
+  const { chooseBands } = await import('../src/model/bands/choice.ts');
+  const stored = chooseBands(trainBars, 10);
+  const holdout = fit.holdout.origins.filter((t) => t + 5 < trainBars.length);
+  assert.equal(stored.validation.start, trainBars[holdout[0]!]!.date);
+  assert.equal(stored.validation.n, holdout.length);
+  assert.ok(stored.validation.start > fit.base.state.selection.validation_end, 'no choice of the fit saw the comparison windows');
+  const p = stored.validation.model_vs_ewma!;
+  const relative = (name: string) => {
+    const s = stored.validation.skill[name]!;
+    const ref = stored.validation.skill.static!;
+    return ['1', '5'].reduce((sum, k) => sum + s[k]!.interval_score80 / ref[k]!.interval_score80 + s[k]!.interval_score95 / ref[k]!.interval_score95, 0) / 4;
+  };
+  if (stored.served === 'model') assert.ok(Object.values(p).some((x) => x < 0.05), stored.reason);
+  else assert.equal(stored.served, (['static', 'ewma', 'garch'] as const).reduce((a, b) => (relative(b) < relative(a) ? b : a)), stored.reason);
+  // What is stored for serving: the learned bands over every window of the fit, the baselines refitted on every bar.
+  assert.deepEqual(stored.models.model, fit.bands.toJSON());
+});

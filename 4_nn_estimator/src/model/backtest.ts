@@ -6,8 +6,8 @@
  * baselines forecast from the very same origins. No bar after an origin is ever seen by the
  * model used at that origin.
  *
- * Bands: at the same origins the served bands (the version's, or those of `bandModel` when given)
- * are scored beside static, EWMA and GARCH(1,1)-t bands centred on the same served point, each
+ * Bands: at the same origins the served bands (those the version serves, as /predict draws them:
+ * its stored band models' served one, held non-narrowing; or those of `bandModel` when given) are scored beside static, EWMA and GARCH(1,1)-t bands centred on the same served point, each
  * baseline refitted with the model on the same training bars: coverage, interval score and QLIKE
  * per step and level on log moves, with Diebold-Mariano p-values of the served bands against each.
  */
@@ -22,7 +22,8 @@ import { covers, intervalsFor } from './intervals.ts';
 import { deserializeModel, disposeModel } from './lstm.ts';
 import { evaluate, mae, relativeMase } from './metrics.ts';
 import { centredMoves, compareSteps, priceBands, stepLosses, summarise, type StepComparison, type StepSummary } from './bands/evaluate.ts';
-import { baselineFitters } from './bands/registry.ts';
+import { widenWithHorizon } from './bands/fan.ts';
+import { baselineFitters, loadBands } from './bands/registry.ts';
 import type { BandForecast, BandModel, BandModelFitter } from './bands/types.ts';
 import { trainModel, type TrainInput, type TrainResult } from './train.ts';
 
@@ -158,6 +159,7 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
   const bandFitters = Object.values(baselineFitters(config.horizon));
   let bandModels: Partial<Record<BandBaselineName, BandModel>> = {};
   let servedBands: BandModel | undefined;
+  const servedNames = new Set<string>();
   const bandForecasts: Record<'model' | BandBaselineName, Array<BandForecast | undefined>> = { model: [], static: [], ewma: [], garch: [] };
   try {
     for (const [i, t] of originIdx.entries()) {
@@ -169,13 +171,14 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
         current = { model: await deserializeModel(result.artifact), result };
         fits.push({ origin: at(dates, t), alpha: result.alpha, skill: result.skill, epochs: result.epochs_run, duration_ms: result.duration_ms });
         bandModels = fitBandModels(bandFitters, trainBars);
-        servedBands = input.bandModel?.fit(trainBars);
+        servedBands = input.bandModel?.fit(trainBars) ?? servedOf(result.bands);
+        servedNames.add(input.bandModel?.name ?? (result.bands ? (loadBands(result.bands)?.served ?? 'version') : 'version'));
       }
       const { model, result } = current!;
       const history = input.bars.slice(0, t + 1);
       const point = forecast(model, result.scaler, result.config, result.alpha, history, input.horizon);
       const recent = input.bars.slice(Math.max(0, t + 1 - maxBars), t + 1);
-      const served = servedBands?.forecast(recent, input.horizon) ?? versionBands(intervalsFor(result.intervals, closes.slice(Math.max(0, t - 60), t + 1), point), point);
+      const served = servedBands ? widenWithHorizon(servedBands.forecast(recent, input.horizon)) : versionBands(intervalsFor(result.intervals, closes.slice(Math.max(0, t - 60), t + 1), point), point);
       const bands = priceBands(served, point);
       bandForecasts.model.push(served);
       const baseline_intervals: OriginResult['baseline_intervals'] = {};
@@ -220,12 +223,18 @@ export async function runBacktest(input: BacktestInput, train: Trainer = trainMo
     retrains: fits.length,
     aggregates: aggregate(perOrigin),
     coverage: coverage(perOrigin, input.horizon),
-    bands: bandReport(input.bars, originIdx, perOrigin, bandForecasts, input.horizon, stride, input.bandModel ? input.bandModel.name : 'version'),
+    bands: bandReport(input.bars, originIdx, perOrigin, bandForecasts, input.horizon, stride, [...servedNames].join('+')),
     fits,
     per_origin: perOrigin,
     duration_ms: Math.round(performance.now() - started),
     backend: tf.getBackend(),
   };
+}
+
+/** The band model a version serves (its stored choice); undefined for versions without band models. */
+function servedOf(stored: TrainResult['bands']): BandModel | undefined {
+  const loaded = stored ? loadBands(stored) : undefined;
+  return loaded?.models[loaded.served];
 }
 
 /** Fits each band model on the training bars; one that cannot fit on them (too short) is left out. */

@@ -3,14 +3,14 @@
  * validation windows none of the fits has seen, they beat EWMA(0.94)'s significantly: a one-sided
  * Diebold-Mariano test at 5% on QLIKE (step 1) or on an interval score (80% or 95%, step 1 or 5),
  * and significantly worse on none. Otherwise the baseline with the best validation interval scores
- * is served. Honest windows: the learned network is trained before its validation span, recalibrated
- * on the first half of it and compared on the second half; the baselines are fitted on the bars
- * before that second half. What is stored for serving is refitted/recalibrated on everything.
+ * is served. Honest windows: the learned network is trained before its validation span, chosen
+ * (early stopping, candidate) on the first half of it, and compared on the second half (the holdout)
+ * with residual quantiles from the windows before the holdout; the baselines are fitted on the bars
+ * before the holdout. What is stored for serving is refitted on everything.
  */
 import type { DailyBar } from '@stocks/common';
-import { calibrate } from './conformal.ts';
 import { centredMoves, compareSteps, stepLosses, summarise, type StepLosses } from './evaluate.ts';
-import { DEFAULT_LEARNED_OPTIONS, fitLearnedScale, LearnedBands, NotEnoughBarsForBandsError, type LearnedFit, type LearnedScaleOptions } from './learned.ts';
+import { DEFAULT_LEARNED_OPTIONS, fitLearnedScale, NotEnoughBarsForBandsError, type LearnedFit, type LearnedScaleOptions } from './learned.ts';
 import type { StoredBands } from './band-schemas.ts';
 import { baselineFitters, type BaselineBandName } from './registry.ts';
 import type { BandModel, BandModelFitter, BandModelName } from './types.ts';
@@ -37,12 +37,11 @@ export function chooseBands(bars: readonly DailyBar[], maxHorizon: number, optio
   const compared: Partial<Record<BandModelName, BandModel>> = {};
   let windowBars: readonly DailyBar[];
   let origins: number[];
-  if (learned && learned.validation.origins.length >= 2 * MIN_WINDOWS) {
-    const all = learned.validation.origins;
-    const half = Math.floor(all.length / 2);
-    windowBars = learned.validation.bars;
-    origins = all.slice(half);
-    compared.model = new LearnedBands(learned.base, calibrate(learned.base, windowBars, all.slice(0, half), options.horizon));
+  if (learned && learned.holdout.origins.length >= MIN_WINDOWS) {
+    windowBars = learned.holdout.bars;
+    // The comparison scores step `horizon`: the holdout's last origins need their targets inside the bars.
+    origins = learned.holdout.origins.filter((t) => t + horizon < windowBars.length);
+    compared.model = learned.bandsBeforeHoldout();
   } else {
     windowBars = bars;
     const last = bars.length - 1 - horizon;

@@ -1,20 +1,30 @@
 /**
  * The learned scale model ('model' among the band models): a small network (scale-network.ts) on
  * volatility features (volatility-features.ts) forecasts the variance of the cumulative log return
- * for every step; Gaussian bands of that variance are then recalibrated by split conformal
- * prediction on the validation windows (conformal.ts), so the tails come from the data.
+ * for every step, pooled in logs with EWMA(0.94)'s at a weight chosen on validation; the band edges
+ * are that standard deviation times the empirical quantiles of the standardised residuals
+ * z_{t,k} = r_{t,k} / sqrt(v_{t,k}) over every origin of the fit (filtered historical simulation):
+ * thousands of windows instead of the few hundred a conformal factor is estimated on, so the 95%
+ * edges are not at the mercy of 25 exceedances, and the tails and skew come from the data. The
+ * variance level is recalibrated once: times the mean z^2 over the validation windows, which the
+ * network was not trained on (the QLIKE-optimal factor, and the recent regime's level).
  *
  * Inside each fit, chronologically: the first TRAIN_SHARE of the origins train the candidates, the
  * rest (after a purge of `horizon` origins, so no training target overlaps a validation one) are
- * validation: early stopping, the choice among CANDIDATES (lowest validation NLL), the conformal
- * quantiles and the champion/challenger test all use it. Nothing after the last training bar is seen.
+ * validation. Its first half (purged again) chooses: early stopping and the choice among CANDIDATES
+ * (lowest validation NLL). Its second half, the holdout, is seen by no choice of the fit: the
+ * champion/challenger test (choice.ts) scores the network there, with residual quantiles taken
+ * from the windows before it. Nothing after the last training bar is seen.
  */
 import type { DailyBar } from '@stocks/common';
 import { z } from 'zod';
 import { at } from '../features.ts';
-import { calibrate, ConformalBands, type ConformalFactors } from './conformal.ts';
-import { cumulativeVariances, trainScaleNetwork, type ScaleNetworkWeights, type ScaleSamples, type ScaleTrainingOptions } from './scale-network.ts';
+import { ConformalBands } from './conformal.ts';
+import { logDailyVariances, trainScaleNetwork, type ScaleNetworkWeights, type ScaleSamples, type ScaleTrainingOptions } from './scale-network.ts';
 import { widenWithHorizon } from './fan.ts';
+import { bandEdgesOf, BAND_EDGES, type BandEdge } from './series.ts';
+import { meanGaussianNll } from './likelihood.ts';
+import type { StepQuantiles } from './ewma.ts';
 import type { BandForecast, BandModel, BandModelFitter } from './types.ts';
 import { dailyVariances, meanSquaredReturn, N_VOLATILITY_FEATURES, VOLATILITY_FEATURE_NAMES, VOLATILITY_WARMUP, volatilityFeatures, type DailyVariances } from './volatility-features.ts';
 
@@ -32,7 +42,7 @@ export interface LearnedScaleOptions {
 }
 
 export const DEFAULT_LEARNED_OPTIONS: LearnedScaleOptions = {
-  horizon: 10,
+  horizon: 5,
   maxBars: 2520,
   seed: 42,
   candidates: [
@@ -46,10 +56,14 @@ const TRAIN_SHARE = 0.7;
 const TRAINING = { learningRate: 0.005, maxEpochs: 600, patience: 6 } as const;
 /** Bars fed to the features at serving: the EWMA's start is forgotten (0.94^400 ~ 2e-11) long before. */
 const SERVING_BARS = 400;
-/** Validation windows (the latest) the served bands are recalibrated on: about a year. */
-const CALIBRATION_WINDOWS = 250;
+/** Steps whose residual quantiles are measured (the longest served forecast); later steps reuse the last. */
+const QUANTILE_STEPS = 30;
+/** Fewest residuals behind a step's quantiles (a 2.5% quantile of fewer is mostly noise). */
+const MIN_RESIDUALS = 200;
+/** Fewest out-of-sample windows behind a step's variance level. */
+const MIN_LEVEL_WINDOWS = 20;
 /** Fewest validation windows that give usable 2.5% / 97.5% quantiles. */
-const MIN_VALIDATION_WINDOWS = 60;
+const MIN_VALIDATION_WINDOWS = 80;
 
 export class NotEnoughBarsForBandsError extends RangeError {
   override readonly name = 'NotEnoughBarsForBandsError';
@@ -72,16 +86,26 @@ export const LearnedScaleJsonSchema = z.object({
     b: z.array(z.number()).length(2),
     rhoLogit: z.number(),
   }),
+  /**
+   * Share of EWMA(0.94) in the served daily log variance: log v_j = (1 - w) network_j + w log ewma
+   * (a log-linear pool; the network reverts, the EWMA adapts at once). Chosen on validation; 0 before.
+   */
+  ewmaWeight: z.number().min(0).max(1).default(0),
   selection: z.object({
     chosen: z.object({ hidden: z.number(), l2: z.number() }),
     candidates: z.array(z.object({ hidden: z.number(), l2: z.number(), validation_nll: z.number(), epochs: z.number() })),
     n_train: z.number(),
     n_validation: z.number(),
+    /** Validation NLL of each EWMA weight tried (fits stored before have none). */
+    ewma_weights: z.array(z.object({ weight: z.number(), validation_nll: z.number() })).optional(),
     validation_start: z.string(),
     validation_end: z.string(),
   }),
 });
 export type LearnedScaleJson = z.infer<typeof LearnedScaleJsonSchema>;
+const EWMA_FEATURE = VOLATILITY_FEATURE_NAMES.indexOf('log_ewma_var');
+/** EWMA weights tried in the pool (chosen by validation NLL). */
+export const EWMA_WEIGHTS = [0, 0.25, 0.5, 0.75, 1] as const;
 
 /** Validation windows kept for the champion/challenger comparison (origin index into the fit's bars). */
 export interface ValidationWindows {
@@ -111,7 +135,7 @@ export class LearnedScaleModel implements BandModel {
     if (bars.length < needed) throw new NotEnoughBarsForBandsError(`the learned bands need at least ${needed} bars of history, got ${bars.length}`);
     const recent = bars.slice(-SERVING_BARS);
     const x = volatilityFeatures(dailyVariances(recent), [recent.length - 1], this.state.referenceVariance);
-    return cumulativeVariances(this.state.weights, standardise(x, this.state), horizon, this.state.referenceVariance);
+    return pooledVariances(this.state, x, horizon, this.state.ewmaWeight);
   }
 
   /** Gaussian bands of the forecast variance (before recalibration). */
@@ -131,6 +155,16 @@ export class LearnedScaleModel implements BandModel {
 /** Standard normal quantiles of the band edges: the base bands conformal recalibration rescales. */
 const Z80 = 1.2815515655446004;
 const Z95 = 1.959963984540054;
+
+/**
+ * Cumulative variances of r_{t,k}, k = 1..horizon, from one row of raw features: the network's daily
+ * log variances pooled with EWMA's (its raw feature is log(ewma / ref)), summed over the steps.
+ */
+export function pooledVariances(state: Pick<LearnedScaleJson, 'weights' | 'referenceVariance' | 'featureMean' | 'featureStd'>, raw: Float64Array, horizon: number, ewmaWeight: number): number[] {
+  const logEwma = at(raw, EWMA_FEATURE);
+  let sum = 0;
+  return logDailyVariances(state.weights, standardise(raw, state), horizon).map((o) => (sum += Math.exp((1 - ewmaWeight) * o + ewmaWeight * logEwma) * state.referenceVariance));
+}
 
 function standardise(x: Float64Array, state: Pick<LearnedScaleJson, 'featureMean' | 'featureStd'>): Float64Array {
   return x.map((value, i) => (value - at(state.featureMean, i % N_VOLATILITY_FEATURES)) / at(state.featureStd, i % N_VOLATILITY_FEATURES));
@@ -209,50 +243,121 @@ function samples(prepared: Prepared, origins: readonly number[], horizon: number
 }
 
 const ConformalFactorsSchema = z.object({ scale80: z.array(z.number()), scale95: z.array(z.number()), variance: z.array(z.number()), n: z.array(z.number()) });
-export const LearnedBandsJsonSchema = z.object({ name: z.literal('model'), base: LearnedScaleJsonSchema, conformal: ConformalFactorsSchema });
+const StepQuantilesSchema = z.object({ lower80: z.array(z.number()), upper80: z.array(z.number()), lower95: z.array(z.number()), upper95: z.array(z.number()) });
+/**
+ * `quantiles`: residual quantiles per step (filtered historical simulation, what fits store now);
+ * `conformal`: Gaussian bands rescaled by conformal factors (versions stored before), still served as they were.
+ */
+export const LearnedBandsJsonSchema = z
+  .object({
+    name: z.literal('model'),
+    base: LearnedScaleJsonSchema,
+    quantiles: StepQuantilesSchema.extend({ level: z.array(z.number().positive()), n: z.array(z.number()) }).optional(),
+    conformal: ConformalFactorsSchema.optional(),
+  })
+  .refine((j) => (j.quantiles === undefined) !== (j.conformal === undefined), { message: 'learned bands store either residual quantiles or conformal factors' });
+/** Per step: band-edge quantiles of z / rms(z) over every window, the out-of-sample mean of z^2 (`level`), windows behind them. */
+export type ResidualQuantiles = StepQuantiles & { level: number[]; n: number[] };
 
-/** The served learned bands: the network's Gaussian bands, conformally recalibrated, widening with the horizon. */
+/** The served learned bands: the network's standard deviation times its residual quantiles, widening with the horizon. */
 export class LearnedBands implements BandModel {
   readonly name = 'model' as const;
-  private readonly calibrated: ConformalBands;
+  private readonly legacy?: ConformalBands;
 
   constructor(
     readonly base: LearnedScaleModel,
-    readonly factors: ConformalFactors,
+    readonly quantiles: ResidualQuantiles | undefined,
+    readonly conformal?: z.infer<typeof ConformalFactorsSchema>,
   ) {
-    this.calibrated = new ConformalBands(base, factors);
+    if (!quantiles && !conformal) throw new TypeError('learned bands need residual quantiles or conformal factors');
+    if (!quantiles && conformal) this.legacy = new ConformalBands(base, conformal);
   }
 
   static fromJSON(json: unknown): LearnedBands {
     const parsed = LearnedBandsJsonSchema.parse(json);
-    return new LearnedBands(new LearnedScaleModel(parsed.base), parsed.conformal);
+    return new LearnedBands(new LearnedScaleModel(parsed.base), parsed.quantiles, parsed.conformal);
   }
 
   forecast(bars: readonly DailyBar[], horizon: number): BandForecast {
-    return widenWithHorizon(this.calibrated.forecast(bars, horizon));
+    if (this.legacy) return widenWithHorizon(this.legacy.forecast(bars, horizon));
+    const q = this.quantiles!;
+    const last = q.lower80.length - 1;
+    const variance = this.base.variances(bars, horizon).map((v, j) => v * at(q.level, Math.min(j, last)));
+    const edge = (e: BandEdge) => variance.map((v, j) => Math.sqrt(v) * at(q[e], Math.min(j, last)));
+    return widenWithHorizon({ variance, lower80: edge('lower80'), upper80: edge('upper80'), lower95: edge('lower95'), upper95: edge('upper95') });
   }
 
   toJSON(): z.infer<typeof LearnedBandsJsonSchema> {
-    return { name: 'model', base: this.base.toJSON(), conformal: this.factors };
+    return { name: 'model', base: this.base.toJSON(), ...(this.quantiles ? { quantiles: this.quantiles } : { conformal: this.conformal! }) };
   }
 }
 
-export interface LearnedFit {
-  /** Recalibrated on every validation window: what is served. */
-  bands: LearnedBands;
-  base: LearnedScaleModel;
-  validation: ValidationWindows;
+/**
+ * Band-edge quantiles, per step k = 1..steps, of z_{t,k} = r_{t,k} / sqrt(v_{t,k}) over every origin
+ * t of `bars` whose k-step target ends at or before `lastKnown` (an index into bars), scaled to unit
+ * mean square; and the variance level, the mean z^2 over the origins from `levelFrom` on. Steps with
+ * too few residuals stop the table (later steps reuse the last measured one).
+ */
+export function residualQuantiles(base: LearnedScaleModel, bars: readonly DailyBar[], lastKnown: number, levelFrom: number, steps = QUANTILE_STEPS): ResidualQuantiles {
+  const { referenceVariance } = base.state;
+  const series = dailyVariances(bars);
+  const origins = Array.from({ length: Math.max(0, lastKnown - VOLATILITY_WARMUP) }, (_, i) => VOLATILITY_WARMUP + i);
+  const x = volatilityFeatures(series, origins, referenceVariance);
+  const z = Array.from({ length: steps }, () => [] as number[]);
+  const recent = Array.from({ length: steps }, () => ({ sum: 0, n: 0 }));
+  origins.forEach((t, row) => {
+    const reach = Math.min(steps, lastKnown - t);
+    const v = pooledVariances(base.state, x.subarray(row * N_VOLATILITY_FEATURES, (row + 1) * N_VOLATILITY_FEATURES), reach, base.state.ewmaWeight);
+    let sum = 0;
+    for (let k = 0; k < reach; k++) {
+      sum += at(series.returns, t + k + 1);
+      const zk = sum / Math.sqrt(at(v, k));
+      z[k]!.push(zk);
+      if (t >= levelFrom) {
+        recent[k]!.sum += zk * zk;
+        recent[k]!.n++;
+      }
+    }
+  });
+  const out: ResidualQuantiles = { lower80: [], upper80: [], lower95: [], upper95: [], level: [], n: [] };
+  for (const [k, sample] of z.entries()) {
+    const { sum, n } = recent[k]!;
+    if (sample.length < MIN_RESIDUALS || n < MIN_LEVEL_WINDOWS) break;
+    // Shape from every window (scaled to unit mean square), level from the out-of-sample ones.
+    const rms = Math.sqrt(sample.reduce((s, x) => s + x * x, 0) / sample.length);
+    const edges = bandEdgesOf(sample);
+    for (const e of BAND_EDGES) out[e].push(edges[e] / rms);
+    out.level.push(sum / n);
+    out.n.push(sample.length);
+  }
+  if (out.n.length === 0) throw new NotEnoughBarsForBandsError(`the learned bands need at least ${MIN_RESIDUALS} residuals for their quantiles, got ${z[0]!.length}`);
+  return out;
 }
 
-/** Fit the network, choose among the candidates and recalibrate, all on the fit's own validation windows. */
+export interface LearnedFit {
+  /** Residual quantiles over every window of the fit: what is served. */
+  bands: LearnedBands;
+  base: LearnedScaleModel;
+  /** Windows no choice of the fit has seen (the champion/challenger test scores them). */
+  holdout: ValidationWindows;
+  /** The network with residual quantiles from the windows before the holdout only. */
+  bandsBeforeHoldout: () => LearnedBands;
+}
+
+/** Fit the network, choose among the candidates on the first half of validation, and measure its residual quantiles. */
 export function fitLearnedScale(trainBars: readonly DailyBar[], options: LearnedScaleOptions = DEFAULT_LEARNED_OPTIONS): LearnedFit {
   const { horizon } = options;
   const prepared = prepareFit(trainBars, options);
+  const half = Math.floor(prepared.validationOrigins.length / 2);
+  // The choosing half's last targets must precede the holdout's first origin's targets.
+  const choosingOrigins = prepared.validationOrigins.slice(0, Math.max(1, half - horizon));
+  const holdoutOrigins = prepared.validationOrigins.slice(half);
   const train = samples(prepared, prepared.trainOrigins, horizon);
-  const validation = samples(prepared, prepared.validationOrigins, horizon);
+  const validation = samples(prepared, choosingOrigins, horizon);
   const start = priorStart(prepared.featureMean, prepared.featureStd);
   const fits = options.candidates.map((candidate) => ({ candidate, fit: trainScaleNetwork(train, validation, { ...TRAINING, ...candidate, seed: options.seed, start }) }));
   const best = fits.reduce((a, b) => (b.fit.validationNll < a.fit.validationNll ? b : a));
+  const pooled = choosePool(prepared, best.fit.weights, choosingOrigins, horizon);
   const dateOf = (t: number) => at(prepared.bars, t).date;
   const base = new LearnedScaleModel({
     kind: 'learned_scale',
@@ -262,18 +367,44 @@ export function fitLearnedScale(trainBars: readonly DailyBar[], options: Learned
     featureMean: prepared.featureMean,
     featureStd: prepared.featureStd,
     weights: best.fit.weights,
+    ewmaWeight: pooled.weight,
     selection: {
       chosen: { ...best.candidate },
       candidates: fits.map(({ candidate, fit }) => ({ ...candidate, validation_nll: fit.validationNll, epochs: fit.epochs })),
       n_train: train.n,
       n_validation: validation.n,
-      validation_start: dateOf(at(prepared.validationOrigins, 0)),
-      validation_end: dateOf(at(prepared.validationOrigins, prepared.validationOrigins.length - 1)),
+      ewma_weights: pooled.tried,
+      validation_start: dateOf(at(choosingOrigins, 0)),
+      validation_end: dateOf(at(choosingOrigins, choosingOrigins.length - 1)),
     },
   });
-  // Recalibrated on the most recent validation windows: the scale's errors drift with the regime.
-  const bands = new LearnedBands(base, calibrate(base, prepared.bars, prepared.validationOrigins.slice(-CALIBRATION_WINDOWS), horizon));
-  return { bands, base, validation: { bars: prepared.bars, origins: prepared.validationOrigins, horizon } };
+  const { bars } = prepared;
+  // The variance level comes from windows the network was not trained on: every validation window for
+  // the served bands, the choosing ones for the holdout comparison.
+  const firstValidation = at(prepared.validationOrigins, 0);
+  const bands = new LearnedBands(base, residualQuantiles(base, bars, bars.length - 1, firstValidation));
+  const firstHoldout = at(holdoutOrigins, 0);
+  return {
+    bands,
+    base,
+    holdout: { bars, origins: holdoutOrigins, horizon },
+    bandsBeforeHoldout: () => new LearnedBands(base, residualQuantiles(base, bars, firstHoldout, firstValidation)),
+  };
+}
+
+/** The EWMA weight of the pool with the lowest Gaussian NLL over steps 1..horizon on the choosing windows. */
+function choosePool(prepared: Prepared, weights: LearnedScaleJson['weights'], origins: readonly number[], horizon: number): { weight: number; tried: Array<{ weight: number; validation_nll: number }> } {
+  const state = { weights, referenceVariance: prepared.referenceVariance, featureMean: prepared.featureMean, featureStd: prepared.featureStd };
+  const x = volatilityFeatures(prepared.series, origins, prepared.referenceVariance);
+  const returns = origins.map((t) => {
+    let sum = 0;
+    return Array.from({ length: horizon }, (_, k) => (sum += at(prepared.series.returns, t + k + 1)));
+  });
+  const tried = EWMA_WEIGHTS.map((weight) => ({
+    weight,
+    validation_nll: meanGaussianNll(returns, origins.map((_, row) => pooledVariances(state, x.subarray(row * N_VOLATILITY_FEATURES, (row + 1) * N_VOLATILITY_FEATURES), horizon, weight))),
+  }));
+  return { weight: tried.reduce((a, b) => (b.validation_nll < a.validation_nll ? b : a)).weight, tried };
 }
 
 export function learnedScaleFitter(options: LearnedScaleOptions = DEFAULT_LEARNED_OPTIONS): BandModelFitter {
