@@ -28,7 +28,7 @@ import http from 'node:http';
 import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import { httpLoad, type LoadResult, percentile } from './support/http-load.ts';
 import * as tf from '@tensorflow/tfjs';
 import { prices } from '@stocks/db';
 import { createTestDatabase } from '@stocks/db/testing';
@@ -54,33 +54,6 @@ const SATURATION_CLIENTS = 100;
 const PROBE_EVERY_MS = 20;
 const SATURATION_WARMUP_MS = 5_000;
 const LIVE_P99_TARGET_MS = 100;
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-
-interface LoadResult { rps: number; p50: number; p99: number; requests: number; errors: number }
-
-async function load(url: string, connections: number, opts: { method?: 'GET' | 'POST'; body?: string } = {}): Promise<LoadResult> {
-  const run = (duration: number) => new Promise<{ result: autocannon.Result; latencies: number[] }>((resolve, reject) => {
-    const latencies: number[] = [];
-    const instance = autocannon({
-      url, connections, duration, method: opts.method ?? 'GET', body: opts.body,
-      headers: opts.body ? { 'content-type': 'application/json' } : {},
-    }, (err, result) => (err ? reject(err) : resolve({ result, latencies })));
-    instance.on('response', (_client, status, _bytes, ms) => {
-      if (status === 200) latencies.push(ms);
-    });
-  });
-  await run(1); // warm-up: JIT, connections, caches
-  const { result, latencies } = await run(DURATION);
-  latencies.sort((a, b) => a - b);
-  return {
-    rps: result.requests.total / (result.duration || DURATION),
-    p50: percentile(latencies, 0.5),
-    p99: percentile(latencies, 0.99),
-    requests: result.requests.total,
-    errors: result.errors + result.non2xx + result.timeouts,
-  };
-}
 
 function ask(child: ChildProcess, type: string): Promise<Record<string, number>> {
   const reply = new Promise<Record<string, number>>((resolve) => {
@@ -244,12 +217,12 @@ try {
   let batches = 0;
   let batched = 0;
   for (let round = 0; round < 2; round++) {
-    runs.bare1!.push(await load(`${base}/bare`, 1));
-    runs.bare!.push(await load(`${base}/bare`, CONCURRENCY));
-    runs.cached!.push(await load(cachedUrl, CONCURRENCY));
-    runs.post1!.push(await load(`${base}/predict`, 1, { method: 'POST', body }));
+    runs.bare1!.push(await httpLoad(`${base}/bare`, { connections: 1, seconds: DURATION }));
+    runs.bare!.push(await httpLoad(`${base}/bare`, { connections: CONCURRENCY, seconds: DURATION }));
+    runs.cached!.push(await httpLoad(cachedUrl, { connections: CONCURRENCY, seconds: DURATION }));
+    runs.post1!.push(await httpLoad(`${base}/predict`, { connections: 1, seconds: DURATION, method: 'POST', body }));
     const before = await metricsText();
-    runs.post64!.push(await load(`${base}/predict`, CONCURRENCY, { method: 'POST', body }));
+    runs.post64!.push(await httpLoad(`${base}/predict`, { connections: CONCURRENCY, seconds: DURATION, method: 'POST', body }));
     const afterRun = await metricsText();
     batches += metric(afterRun, 'forecast_batch_size_count') - metric(before, 'forecast_batch_size_count');
     batched += metric(afterRun, 'forecast_batch_size_sum') - metric(before, 'forecast_batch_size_sum');

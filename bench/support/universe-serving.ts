@@ -23,7 +23,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import { httpLoad, type LoadResult, percentile } from './http-load.ts';
 import type { DailyBar } from '@stocks/common';
 import { createTestDatabase } from '@stocks/db/testing';
 import { SHARED_MARKET_DATA_DIR } from '../../test/support/market-data.ts';
@@ -43,7 +43,6 @@ export interface PartResult {
 const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
 const f = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
 const verdict = (met: boolean) => (met ? 'MET' : 'MISSED');
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -59,33 +58,6 @@ function toCsv(bars: DailyBar[]): string {
   const lines = ['Date,Open,High,Low,Close,Adj Close,Volume'];
   for (const b of bars) lines.push(`${b.date},${b.open ?? ''},${b.high ?? ''},${b.low ?? ''},${b.close},${b.adj_close ?? ''},${b.volume ?? ''}`);
   return `${lines.join('\n')}\n`;
-}
-
-interface LoadResult { rps: number; p50: number; p99: number; requests: number; errors: number }
-
-/** `seconds` of load after a 1 s warm-up; `paths` are requested round robin across all connections. */
-async function load(base: string, paths: string[], connections: number, seconds: number): Promise<LoadResult> {
-  let next = 0;
-  const run = (duration: number) => new Promise<{ result: autocannon.Result; latencies: number[] }>((resolve, reject) => {
-    const latencies: number[] = [];
-    const instance = autocannon({
-      url: base, connections, duration,
-      requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length]! }) }],
-    }, (err, result) => (err ? reject(err) : resolve({ result, latencies })));
-    instance.on('response', (_client, status, _bytes, ms) => {
-      if (status === 200) latencies.push(ms);
-    });
-  });
-  await run(1);
-  const { result, latencies } = await run(seconds);
-  latencies.sort((a, b) => a - b);
-  return {
-    rps: result.requests.total / (result.duration || seconds),
-    p50: percentile(latencies, 0.5),
-    p99: percentile(latencies, 0.99),
-    requests: result.requests.total,
-    errors: result.errors + result.non2xx + result.timeouts,
-  };
 }
 
 /** Median wall time and size of `rounds` scrapes of `url` (after 3 unmeasured ones). */
@@ -187,8 +159,8 @@ export async function runServingPart(): Promise<PartResult> {
     }
     const runs: { bare: LoadResult[]; cached: LoadResult[] } = { bare: [], cached: [] };
     for (let round = 0; round < 2; round++) {
-      runs.bare.push(await load(base, ['/bare'], connections, seconds));
-      runs.cached.push(await load(base, predictPaths, connections, seconds));
+      runs.bare.push(await httpLoad(base, { paths: ['/bare'], connections, seconds }));
+      runs.cached.push(await httpLoad(base, { paths: predictPaths, connections, seconds }));
     }
     const bestOf = (xs: LoadResult[]) => xs.reduce((a, b) => (b.rps > a.rps ? b : a));
     const bare = bestOf(runs.bare);

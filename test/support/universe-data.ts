@@ -44,6 +44,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { collectBars, type DailyBar } from '@stocks/common';
 import { readMarketData } from './market-data.ts';
+import { mulberry32 } from '../../4_nn_estimator/src/model/random.ts';
 
 /** One real history the universe is made from. */
 export interface UniverseSource {
@@ -283,13 +284,3 @@ function hashSeed(seed: number, index: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
