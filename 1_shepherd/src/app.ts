@@ -33,6 +33,7 @@ export async function buildApp(opts: BuildOptions) {
     initialHistoryYears: env.INITIAL_HISTORY_YEARS,
     jobWaitTimeoutMs: env.JOB_WAIT_TIMEOUT_SECONDS * 1000,
     jobPollIntervalMs: env.JOB_POLL_INTERVAL_MS,
+    concurrency: env.SHEPHERD_CONCURRENCY,
   };
   await app.register(runRoutes, { deps, watchlist: env.WATCHLIST });
   return Object.assign(app, { runDeps: deps });

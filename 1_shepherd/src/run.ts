@@ -16,6 +16,8 @@ export interface RunDeps {
   initialHistoryYears: number;
   jobWaitTimeoutMs: number;
   jobPollIntervalMs: number;
+  /** Tickers worked on at once (SHEPHERD_CONCURRENCY); each holds a ticker lock, i.e. one pool connection. Default 1. */
+  concurrency?: number;
   now?: () => Date;
 }
 
@@ -98,20 +100,27 @@ export function runStatus(outcomes: Outcome[]): Exclude<RunStatus, 'running'> {
 
 async function executeRun(deps: RunDeps, runId: number, watchlist: string[], runLockLost: AbortSignal): Promise<RunStatus> {
   const log = deps.log.child({ run_id: runId });
-  log.info({ watchlist }, 'run started');
+  const lanes = Math.max(1, Math.min(deps.concurrency ?? 1, watchlist.length));
+  log.info({ watchlist, lanes }, 'run started');
   const outcomes: Outcome[] = [];
   let lostConnection: Error | undefined;
-  // One ticker at a time: the loader and the estimator are shared with other users.
-  for (const ticker of watchlist) {
-    const outcome = await shepherdTicker(deps, runId, ticker, log, runLockLost);
-    outcomes.push(outcome === 'lost' ? 'failed' : outcome);
-    if (outcome === 'lost' || runLockLost.aborted) {
-      // A lock's connection dropped: the lock is gone, so this run can no longer be sure it is
-      // alone. It ends here, failed; the next tick starts afresh.
-      lostConnection = (runLockLost.reason as Error | undefined) ?? new Error('lost the database connection holding a ticker lock');
-      break;
+  let next = 0;
+  // `lanes` tickers at a time, each one load -> (monitoring) -> job -> wait: while one ticker waits
+  // for its training, others load and queue theirs, so every estimator worker has a job to take.
+  // A ticker that fails is recorded and its lane takes the next one: it never holds up the others.
+  const lane = async () => {
+    while (next < watchlist.length && !lostConnection) {
+      const ticker = watchlist[next++]!;
+      const outcome = await shepherdTicker(deps, runId, ticker, log, runLockLost);
+      outcomes.push(outcome === 'lost' ? 'failed' : outcome);
+      if (outcome === 'lost' || runLockLost.aborted) {
+        // A lock's connection dropped: the lock is gone, so this run can no longer be sure it is
+        // alone. It ends here, failed (lanes finish the ticker they are on); the next tick starts afresh.
+        lostConnection ??= (runLockLost.reason as Error | undefined) ?? new Error('lost the database connection holding a ticker lock');
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
   let status = runStatus(outcomes);
   const failed = outcomes.filter((o) => o === 'failed').length;
   let error = failed ? `${failed} of ${outcomes.length} tickers failed` : status === 'skipped' ? 'every ticker was being worked on by another shepherd' : undefined;
@@ -121,7 +130,7 @@ async function executeRun(deps: RunDeps, runId: number, watchlist: string[], run
   }
   await runs.finishRun(deps.pool, runId, status, error);
   deps.metrics.runs.inc({ status });
-  log.info({ status }, 'run finished');
+  log.info({ status, failed }, 'run finished');
   return status;
 }
 
