@@ -27,14 +27,15 @@ export const shepherdEnvSchema = baseEnvSchema.extend({
   /**
    * Tickers a run works on at once (load, then queue its training and wait for it). Keep it at
    * least twice the estimator workers so each always has a queued job; each lane holds a ticker
-   * lock, i.e. one Postgres connection (the pool is sized from it: SHEPHERD_CONCURRENCY + 4).
+   * lock, i.e. one Postgres connection, and needs another for its queries now and then (the pool
+   * is sized from it: 2 x SHEPHERD_CONCURRENCY + 2).
    * The loader bounds the Yahoo calls themselves (YAHOO_CONCURRENCY).
    */
   SHEPHERD_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(4),
 });
 
-/** The shepherd's pool: one connection per lane's ticker lock, the run's lock, and the lanes' short queries. */
-export const shepherdPoolSize = (env: Pick<ShepherdEnv, 'SHEPHERD_CONCURRENCY'>): number => env.SHEPHERD_CONCURRENCY + 4;
+/** The shepherd's pool: per lane its ticker lock and its short queries, plus the run's lock and one for HTTP reads. */
+export const shepherdPoolSize = (env: Pick<ShepherdEnv, 'SHEPHERD_CONCURRENCY'>): number => 2 * env.SHEPHERD_CONCURRENCY + 2;
 
 export type ShepherdEnv = z.infer<typeof shepherdEnvSchema>;
 export const loadShepherdEnv = (env: NodeJS.ProcessEnv = process.env): ShepherdEnv => loadEnv(shepherdEnvSchema, env);
