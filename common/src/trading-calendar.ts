@@ -202,14 +202,26 @@ export function todayInNewYork(now: Date = new Date()): string {
 }
 
 /**
- * The last trading day whose session is over: today after 16:30 New York time (bars settle a
- * little after the close), else the previous trading day. Crypto days end at midnight UTC.
+ * Where each exchange's daily bar settles: its time zone and a time a little after its close
+ * (NYSE closes 16:00 New York; B3's session ends 17:00 or 18:00 Sao Paulo depending on US summer
+ * time, with a closing call after it). Forex and other weekday markets follow New York, as before.
+ */
+const SETTLES: Record<Exclude<Exchange, 'CRYPTO'>, { timeZone: string; at: string }> = {
+  NYSE: { timeZone: 'America/New_York', at: '16:30' },
+  B3: { timeZone: 'America/Sao_Paulo', at: '18:30' },
+  WEEKDAYS: { timeZone: 'America/New_York', at: '16:30' },
+};
+
+/**
+ * The last trading day whose session is over: today once the exchange's bar has settled (see
+ * SETTLES), else the previous trading day. Crypto days end at midnight UTC.
  */
 export function lastCompletedTradingDay(ticker: string, now: Date = new Date()): string {
-  if (tradesEveryDay(ticker)) return addDays(now.toISOString().slice(0, 10), -1);
-  const today = todayInNewYork(now);
-  const hm = new Intl.DateTimeFormat('en-GB', { timeZone: 'America/New_York', hour: '2-digit', minute: '2-digit', hour12: false }).format(now);
-  const afterClose = hm >= '16:30';
-  const candidate = afterClose ? today : addDays(today, -1);
+  const exchange = exchangeOf(ticker);
+  if (exchange === 'CRYPTO') return addDays(now.toISOString().slice(0, 10), -1);
+  const { timeZone, at } = SETTLES[exchange];
+  const today = new Intl.DateTimeFormat('en-CA', { timeZone }).format(now);
+  const hm = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hour12: false }).format(now);
+  const candidate = hm >= at ? today : addDays(today, -1);
   return tradingDayOnOrBefore(ticker, candidate);
 }

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { addDays, easterSunday, exchangeOf, holidaysOf, isTradingDay, nextTradingDays, tradingDaysBetween } from '../src/index.ts';
+import { addDays, easterSunday, exchangeOf, holidaysOf, isTradingDay, lastCompletedTradingDay, nextTradingDays, tradingDaysBetween } from '../src/index.ts';
 
 test("AAPL's first forecast day after 2023-12-29 is 2024-01-02, not New Year's Day", () => {
   assert.deepEqual(nextTradingDays('AAPL', '2023-12-29', 2), ['2024-01-02', '2024-01-03']);
@@ -63,4 +63,18 @@ test('the NYSE rules reproduce every session of the real S&P 500 history 1998-20
   const mismatches: string[] = [];
   for (let d = '1998-01-02'; d <= '2023-12-28'; d = addDays(d, 1)) if (isTradingDay('^GSPC', d) !== sessions.has(d)) mismatches.push(d);
   assert.deepEqual(mismatches, []);
+});
+
+test("a day's bar counts as complete once its exchange has settled, in the exchange's own time zone", () => {
+  // Monday 2024-07-01, US summer time: NYSE closes 16:00 New York (20:00 UTC), B3 18:00 Sao Paulo (21:00 UTC).
+  const at = (utc: string) => new Date(`2024-07-01T${utc}:00Z`);
+  assert.equal(lastCompletedTradingDay('AAPL', at('20:15')), '2024-06-28', 'NYSE before 16:30 New York: Friday');
+  assert.equal(lastCompletedTradingDay('AAPL', at('20:45')), '2024-07-01');
+  assert.equal(lastCompletedTradingDay('PETR4.SA', at('20:45')), '2024-06-28', 'B3 still trading at 17:45 Sao Paulo');
+  assert.equal(lastCompletedTradingDay('PETR4.SA', at('21:45')), '2024-07-01');
+  assert.equal(lastCompletedTradingDay('BTC-USD', at('20:45')), '2024-06-30', 'crypto days end at midnight UTC');
+  // After midnight UTC but still Monday evening in New York: Monday is the last completed session.
+  assert.equal(lastCompletedTradingDay('AAPL', new Date('2024-07-02T02:00:00Z')), '2024-07-01');
+  // 2024-07-04 is a NYSE holiday: on the 5th before the close the last complete session is the 3rd.
+  assert.equal(lastCompletedTradingDay('AAPL', new Date('2024-07-05T15:00:00Z')), '2024-07-03');
 });
