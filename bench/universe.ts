@@ -1,29 +1,46 @@
 /**
- * npm run bench:universe — a universe of tickers (500 by default) on this machine. Parts, chosen
- * by BENCH_PARTS (comma-separated; default every part), each printing its figures beside their
- * targets (MISSED when missed):
- * - `serving`: runServingPart() from ./support/universe-serving.ts
- * - `pipeline`: runPipelinePart() from ./support/universe-pipeline.ts — first backfill, first
- *   training (sampled, extrapolated), nightly cycles with 1 and 2 workers, failing tickers.
- * Exit 1 when a target was missed.
+ * `npm run bench:universe`: a universe of 500 tickers (test/support/universe-data.ts) through the
+ * real services. Parts, chosen by `BENCH_PARTS` (comma-separated; default every part):
+ *
+ *   serving   bench/support/universe-serving.ts  runServingPart():  RSS, cached GET vs bare, /metrics
+ *   pipeline  bench/support/universe-pipeline.ts runPipelinePart(): backfill, first training, nightly cycle
+ *
+ * Each part prints its figures beside their targets (MET / MISSED) and returns the targets it
+ * missed; the bench exits 1 when any part missed one or could not run. Needs the local Postgres and
+ * ../shared/market-data. `UNIVERSE_TICKERS` (default 500) sizes the universe.
  */
-import { runPipelinePart } from './support/universe-pipeline.ts';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-type Part = () => Promise<{ missed: string[] }>;
-const PARTS: Record<string, Part> = {
-  pipeline: runPipelinePart,
+interface PartResult { missed: string[] }
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+/** Each part lives in its own module exporting `run<Name>Part()`. */
+const PARTS: Record<string, { module: string; run: string }> = {
+  serving: { module: 'universe-serving.ts', run: 'runServingPart' },
+  pipeline: { module: 'universe-pipeline.ts', run: 'runPipelinePart' },
 };
 
-const asked = (process.env.BENCH_PARTS ?? Object.keys(PARTS).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
-const unknown = asked.filter((p) => !(p in PARTS));
-if (unknown.length) {
-  console.error(`unknown BENCH_PARTS: ${unknown.join(', ')} (known: ${Object.keys(PARTS).join(', ')})`);
-  process.exit(2);
-}
+const selected = (process.env.BENCH_PARTS ?? Object.keys(PARTS).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+const unknown = selected.filter((p) => !PARTS[p]);
+if (unknown.length) throw new Error(`BENCH_PARTS: unknown part(s) ${unknown.join(', ')} (known: ${Object.keys(PARTS).join(', ')})`);
+
+console.log(`bench:universe — parts ${selected.join(', ')}; ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at start`);
 const missed: string[] = [];
-for (const name of asked) {
-  console.log(`\n--- bench:universe ${name} ---`);
-  missed.push(...(await PARTS[name]!()).missed);
+for (const name of selected) {
+  const { module, run } = PARTS[name]!;
+  const file = path.join(HERE, 'support', module);
+  if (!existsSync(file)) {
+    console.log(`\n== ${name}: NOT RUN (bench/support/${module} is not in this tree) ==`);
+    missed.push(`${name}: not run`);
+    continue;
+  }
+  const part = (await import(file)) as Record<string, () => Promise<PartResult>>;
+  const result = await part[run]!();
+  missed.push(...result.missed.map((m) => `${name}: ${m}`));
 }
-console.log(missed.length ? `\nbench:universe: ${missed.length} target(s) MISSED` : '\nbench:universe: every target met');
+console.log(`\nload average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(missed.length ? `${missed.length} target(s) missed or not run: ${missed.join('; ')}` : 'all targets met');
 process.exitCode = missed.length ? 1 : 0;
