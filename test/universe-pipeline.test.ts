@@ -18,7 +18,7 @@ test('20 tickers: backfill, first training, a nightly cycle with 2 workers; noth
   });
   const context = lines.join('\n');
   for (const line of lines) t.diagnostic(line.trim());
-  assert.equal(f.backfill.rows, 20 * 2518, `every ticker's history up to the held-back sessions is stored\n${context}`);
+  assert.equal(f.backfill.rows, 20 * 2519, `every ticker's history up to the held-back sessions is stored\n${context}`);
   assert.equal(f.training.length, 1);
   assert.equal(f.seeded, 0, 'every champion trained for real');
   const [cycle] = f.cycles;

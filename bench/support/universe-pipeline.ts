@@ -5,7 +5,7 @@
  * Data path: the generated universe (test/support/universe-data.ts) is written as one Yahoo CSV per
  * ticker into a temporary folder that the local Yahoo replay server (the one the tests use) serves
  * in Yahoo's v8 chart format; 2_load_data reaches it through the real yahoo-finance2 client
- * (`MARKET_DATA_SOURCE=yahoo`, `YAHOO_BASE_URL`). The replay holds back the last two sessions:
+ * (`MARKET_DATA_SOURCE=yahoo`, `YAHOO_BASE_URL`). The replay holds back the last sessions:
  * each nightly cycle reveals one more, as the next evening's Yahoo would.
  *
  * Phases:
@@ -16,8 +16,8 @@
  *    `trainSample` = all (the CI test) every ticker is trained for real with 2 workers.
  *    Tickers left without a champion are seeded (bench only): a copy of a sample champion
  *    (weights, scaler, band models) stored under their name, so the nightly cycle fine-tunes N models.
- * 3. nightly cycles: one new session for every ticker, then `POST /run` over the whole watchlist,
- *    with 1 worker, then (the next session) with 2. One ticker's Yahoo answers 500 on every
+ * 3. nightly cycles: one new session for every ticker, then `POST /run` over the whole watchlist:
+ *    a first night with 2 workers (not typical: reported), then one with 1 worker and one with 2. One ticker's Yahoo answers 500 on every
  *    request, another's 429 twice before answering: the run must end `partial` naming only the first.
  *    After each cycle every other ticker must have a champion and a forecast on the new session.
  */
@@ -43,7 +43,12 @@ export interface PipelineOptions {
   lanes: number;
   /** YAHOO_CONCURRENCY of the loader. */
   yahooConcurrency: number;
-  /** Worker counts of the nightly cycles, in order (default [1, 2]). */
+  /**
+   * Worker counts of the nightly cycles, one new session each, in order. Default [2, 1, 2]: the
+   * first night after the first training is not a typical one (every fine-tune reads the whole
+   * stretch since its champion's training end, and drifting tickers get their first full
+   * retraining), so it is run and reported, and the 1-vs-2-worker comparison is on the next two.
+   */
   nightlyWorkers?: number[];
   log?: (line: string) => void;
 }
@@ -61,6 +66,8 @@ export interface CycleFigures {
   /** Tickers (other than the failing one) without a champion or without a forecast on `date`. */
   lost: string[];
   rateLimitedRequests: number;
+  /** The cycle's jobs by kind: how many, and their mean time from start to end inside a worker. */
+  jobs: Record<string, { n: number; meanSeconds: number }>;
 }
 
 export interface PipelineFigures {
@@ -117,11 +124,11 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineFigure
       if (i === 0) dates = t.bars.map((b) => b.date);
       await writeFile(path.join(dir, `${t.ticker}.csv`), csvOf(t.bars));
     }
-    const [night1, night2] = [dates.at(-2)!, dates.at(-1)!];
-    const nights = [night1, night2];
+    const nightlyWorkers = opts.nightlyWorkers ?? [2, 1, 2];
+    const nights = dates.slice(-nightlyWorkers.length);
     const failingTicker = names.at(-1)!;
     const rateLimitedTicker = names.at(-2)!;
-    yahoo = await startYahooReplay({ dataDir: dir, servedThrough: dates.at(-3)! });
+    yahoo = await startYahooReplay({ dataDir: dir, servedThrough: dates.at(-nightlyWorkers.length - 1)! });
 
     const common = { DATABASE_URL: db.url, LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0', PREDICT_RATE_LIMIT_PER_MINUTE: '0' };
     const loader = await startService('load_data', await freePort(), {
@@ -186,7 +193,6 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineFigure
 
     // 3. Nightly cycles.
     const cycles: CycleFigures[] = [];
-    const nightlyWorkers = opts.nightlyWorkers ?? [1, 2];
     for (const [i, workers] of nightlyWorkers.entries()) {
       const date = nights[i];
       if (!date) throw new Error(`only ${nights.length} held-back sessions for ${nightlyWorkers.length} cycles`);
@@ -202,16 +208,20 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineFigure
       const versions = trained.map((s: any) => s.detail.model_version as number);
       const { rows: promotedRows } = await db.pool.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM models WHERE version = ANY($1) AND is_champion`, [versions]);
+      const { rows: jobRows } = await db.pool.query<{ kind: string; n: number; mean: number }>(
+        `SELECT kind, count(*)::int AS n, avg(extract(epoch FROM finished_at - started_at))::float AS mean
+           FROM training_jobs WHERE id = ANY($1) GROUP BY kind`, [trained.map((s: any) => s.detail.job_id)]);
+      const jobs = Object.fromEntries(jobRows.map((r) => [r.kind, { n: r.n, meanSeconds: r.mean }]));
       const lost = await checkNothingLost(db, api.url, names.filter((t) => t !== failingTicker), date, opts.lanes);
       const cycle: CycleFigures = {
         workers, date, seconds: runSeconds(run), status: run.status, error: run.error, failedTickers,
         fineTunes: trained.filter((s: any) => s.step === 'fine-tune').length,
         fullTrainings: trained.filter((s: any) => s.step === 'train').length,
-        promoted: promotedRows[0]!.n, lost, rateLimitedRequests,
+        promoted: promotedRows[0]!.n, lost, rateLimitedRequests, jobs,
       };
       cycles.push(cycle);
       log(`  nightly cycle (${date}), ${workers} worker(s): ${cycle.seconds.toFixed(1)} s; run ${cycle.status} (${cycle.error ?? 'no error'}); `
-        + `${cycle.fineTunes} fine-tunes, ${cycle.fullTrainings} full trainings, ${cycle.promoted} promoted; `
+        + `${cycle.fineTunes} fine-tunes (mean ${(jobs['fine-tune']?.meanSeconds ?? 0).toFixed(1)} s), ${cycle.fullTrainings} full trainings (monitoring: drift; mean ${(jobs.train?.meanSeconds ?? 0).toFixed(1)} s), ${cycle.promoted} promoted; `
         + `failed: ${failedTickers.join(', ') || 'none'}; ${rateLimitedTicker} needed ${rateLimitedRequests} Yahoo requests (429 twice); `
         + `without a current champion and forecast: ${lost.length ? lost.slice(0, 10).join(', ') : 'none'} [measured; load ${loadavg()[0]!.toFixed(2)}]`);
     }
@@ -294,13 +304,16 @@ export async function runPipelinePart(): Promise<{ missed: string[] }> {
   } else if (t1) {
     console.log(`  first training of all ${t1.tickers}: ${t1.seconds.toFixed(1)} s with ${t1.workers} workers [measured]`);
   }
-  const [c1, c2] = f.cycles;
-  if (c1 && c2) {
+  // Night 1 settles the universe; nights 2 (1 worker) and 3 (2 workers) are the steady ones compared.
+  const [c0, c1, c2] = f.cycles;
+  if (c0 && c1 && c2) {
     const scale = 500 / f.tickers;
     const label = f.tickers === 500 ? '[measured]' : `[measured at ${f.tickers}; x${scale.toFixed(1)} = ${(c2.seconds * scale / 60).toFixed(1)} min EXTRAPOLATED to 500]`;
+    console.log(`  first night after the first training (2 workers): ${(c0.seconds / 60).toFixed(1)} min, ${c0.fullTrainings} full trainings [measured; report only]`);
     line(`nightly cycle, 2 workers: ${(c2.seconds / 60).toFixed(1)} min (1 worker: ${(c1.seconds / 60).toFixed(1)} min) ${label} (target <= 30 min for 500)`, c2.seconds * scale <= NIGHTLY_TARGET_SECONDS);
     const speedup = c1.seconds / c2.seconds;
-    line(`nightly speed-up with 2 workers: ${speedup.toFixed(2)}x (target >= ${SPEEDUP_TARGET}x)`, speedup >= SPEEDUP_TARGET);
+    const mix = (c: CycleFigures) => `${c.fineTunes} fine-tunes of ${(c.jobs['fine-tune']?.meanSeconds ?? 0).toFixed(1)} s, ${c.fullTrainings} full trainings of ${(c.jobs.train?.meanSeconds ?? 0).toFixed(1)} s`;
+    line(`nightly speed-up with 2 workers: ${speedup.toFixed(2)}x (1 worker: ${mix(c1)}; 2 workers: ${mix(c2)}) (target >= ${SPEEDUP_TARGET}x)`, speedup >= SPEEDUP_TARGET);
   }
   for (const c of f.cycles) {
     line(`nothing lost (${c.workers} worker(s)): ${f.tickers - 1 - c.lost.length} of ${f.tickers - 1} healthy tickers with a champion and a forecast from ${c.date} (target: all)`, c.lost.length === 0);
