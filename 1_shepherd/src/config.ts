@@ -32,6 +32,12 @@ export const shepherdEnvSchema = baseEnvSchema.extend({
    * The loader bounds the Yahoo calls themselves (YAHOO_CONCURRENCY).
    */
   SHEPHERD_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(4),
+  /**
+   * Full retrainings (~10-50x a fine-tune) monitoring may trigger in one run; past it drifting
+   * champions are fine-tuned and retrained on a later run, so a night's length stays bounded.
+   * 0 = no limit (the default; a universe sets it, docs/operations-scaling.md).
+   */
+  SHEPHERD_MAX_RETRAINS_PER_RUN: z.coerce.number().int().min(0).default(0),
 });
 
 /** The shepherd's pool: per lane its ticker lock and its short queries, plus the run's lock and one for HTTP reads. */

@@ -46,6 +46,17 @@ before(async () => {
         return res.end(JSON.stringify({ job_id: `00000000-0000-4000-8000-${String(++jobs).padStart(12, '0')}`, status: 'queued' }));
       }
       if (req.url?.startsWith('/jobs/')) return res.end(JSON.stringify({ status: 'succeeded', model_version: 1 }));
+      if (req.method === 'POST' && req.url === '/fine-tune') {
+        res.statusCode = 202;
+        return res.end(JSON.stringify({ job_id: `00000000-0000-4000-8000-${String(++jobs).padStart(12, '0')}`, status: 'queued' }));
+      }
+      // Every champion's returns drifted: monitoring advises a full retraining for each.
+      if (req.url?.startsWith('/monitoring')) {
+        return res.end(JSON.stringify({
+          retrain: { full_retrain_advised: true, reasons: ['drift: daily returns of the last 60 days differ from the training window\'s'] },
+          drift: { detected: true, p_value: 0.001, threshold: 0.01 }, champion_live: null,
+        }));
+      }
       res.statusCode = 404;
       res.end('{}');
     });
@@ -92,6 +103,46 @@ test('SHEPHERD_CONCURRENCY tickers at once; a slow failing ticker holds up only 
     const othersDone = Math.max(...run.steps.filter((s: any) => s.ticker !== 'SLOW').map((s: any) => Date.parse(s.finished_at)));
     assert.ok(othersDone < Date.parse(slow.finished_at), 'every other ticker finished before the slow one failed');
     assert.ok(Date.now() - started < 1500 + 3 * 1000, 'the run took about as long as its slowest ticker');
+  } finally {
+    await app.close();
+  }
+});
+
+test('SHEPHERD_MAX_RETRAINS_PER_RUN: past the budget, drifting champions are fine-tuned and their retraining deferred', async () => {
+  const tickers = ['D1', 'D2', 'D3', 'D4', 'D5'];
+  for (const ticker of tickers) {
+    await db.pool.query(
+      `INSERT INTO models (ticker, kind, status, is_champion, topology, weight_specs, weights, scaler, config, metrics, baseline, train_start, train_end)
+       VALUES ($1, 'train', 'champion', true, '{}', '[]', '\\x00', '{}', '{}', '{}', '{}', '2020-01-02', '2023-12-29')`, [ticker]);
+  }
+  const app = await buildApp({
+    env: loadShepherdEnv({
+      DATABASE_URL: db.url, WATCHLIST: tickers.join(','), LOAD_DATA_URL: url, ESTIMATOR_URL: url,
+      JOB_POLL_INTERVAL_MS: '50', SHEPHERD_CONCURRENCY: '3', SHEPHERD_MAX_RETRAINS_PER_RUN: '2',
+    }),
+    pool: db.pool,
+    logger: false,
+  });
+  try {
+    const res = await app.inject({ method: 'POST', url: '/run' });
+    let run: any;
+    for (let i = 0; i < 200; i++) {
+      run = (await app.inject(`/runs/${res.json().run_id}`)).json();
+      if (run.status !== 'running') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(run.status, 'succeeded', JSON.stringify(run));
+    const trainings = run.steps.filter((s: any) => s.step === 'train' || s.step === 'fine-tune');
+    assert.equal(trainings.length, tickers.length, 'every ticker refreshed');
+    const full = trainings.filter((s: any) => s.step === 'train');
+    assert.equal(full.length, 2, 'two full retrainings, as budgeted');
+    for (const s of full) assert.match(s.detail.reason, /^full retrain instead of a fine-tune: drift/);
+    const deferred = trainings.filter((s: any) => s.step === 'fine-tune');
+    assert.equal(deferred.length, 3);
+    for (const s of deferred) {
+      assert.match(s.detail.reason, /full retraining deferred: this run's 2 \(SHEPHERD_MAX_RETRAINS_PER_RUN\) are taken; advised because drift/);
+      assert.equal(s.detail.monitoring.drift_detected, true);
+    }
   } finally {
     await app.close();
   }
