@@ -43,6 +43,8 @@ export interface PipelineOptions {
   lanes: number;
   /** YAHOO_CONCURRENCY of the loader. */
   yahooConcurrency: number;
+  /** SHEPHERD_MAX_RETRAINS_PER_RUN (0 = no limit). */
+  maxRetrainsPerRun?: number;
   /**
    * Worker counts of the nightly cycles, one new session each, in order. Default [2, 1, 2]: the
    * first night after the first training is not a typical one (every fine-tune reads the whole
@@ -61,6 +63,8 @@ export interface CycleFigures {
   error: string | null;
   failedTickers: string[];
   fineTunes: number;
+  /** Fine-tunes standing in for a full retraining past SHEPHERD_MAX_RETRAINS_PER_RUN. */
+  deferred: number;
   fullTrainings: number;
   promoted: number;
   /** Tickers (other than the failing one) without a champion or without a forecast on `date`. */
@@ -140,6 +144,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineFigure
     const shepherd = await startService('shepherd', await freePort(), {
       ...common, WATCHLIST: names.join(','), LOAD_DATA_URL: loader.url, ESTIMATOR_URL: api.url,
       SHEPHERD_RUN_ON_START: 'false', SHEPHERD_CONCURRENCY: String(opts.lanes), JOB_POLL_INTERVAL_MS: '250',
+      SHEPHERD_MAX_RETRAINS_PER_RUN: String(opts.maxRetrainsPerRun ?? 0),
     });
     services.push(shepherd);
 
@@ -216,12 +221,13 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineFigure
       const cycle: CycleFigures = {
         workers, date, seconds: runSeconds(run), status: run.status, error: run.error, failedTickers,
         fineTunes: trained.filter((s: any) => s.step === 'fine-tune').length,
+        deferred: trained.filter((s: any) => s.detail.retrain_deferred).length,
         fullTrainings: trained.filter((s: any) => s.step === 'train').length,
         promoted: promotedRows[0]!.n, lost, rateLimitedRequests, jobs,
       };
       cycles.push(cycle);
       log(`  nightly cycle (${date}), ${workers} worker(s): ${cycle.seconds.toFixed(1)} s; run ${cycle.status} (${cycle.error ?? 'no error'}); `
-        + `${cycle.fineTunes} fine-tunes (mean ${(jobs['fine-tune']?.meanSeconds ?? 0).toFixed(1)} s), ${cycle.fullTrainings} full trainings (monitoring: drift; mean ${(jobs.train?.meanSeconds ?? 0).toFixed(1)} s), ${cycle.promoted} promoted; `
+        + `${cycle.fineTunes} fine-tunes (mean ${(jobs['fine-tune']?.meanSeconds ?? 0).toFixed(1)} s; ${cycle.deferred} with their retraining deferred), ${cycle.fullTrainings} full trainings (monitoring: drift; mean ${(jobs.train?.meanSeconds ?? 0).toFixed(1)} s), ${cycle.promoted} promoted; `
         + `failed: ${failedTickers.join(', ') || 'none'}; ${rateLimitedTicker} needed ${rateLimitedRequests} Yahoo requests (429 twice); `
         + `without a current champion and forecast: ${lost.length ? lost.slice(0, 10).join(', ') : 'none'} [measured; load ${loadavg()[0]!.toFixed(2)}]`);
     }
@@ -284,11 +290,13 @@ export async function runPipelinePart(): Promise<{ missed: string[] }> {
   const trainSample = Number(process.env.UNIVERSE_TRAIN_SAMPLE ?? 20);
   const lanes = Number(process.env.SHEPHERD_CONCURRENCY ?? 8);
   const yahooConcurrency = Number(process.env.YAHOO_CONCURRENCY ?? 4);
+  // The universe setting docs/operations-scaling.md recommends: 5% of the tickers a night.
+  const maxRetrainsPerRun = Number(process.env.SHEPHERD_MAX_RETRAINS_PER_RUN ?? Math.ceil(tickers * 0.05));
   const sources = await loadUniverseSources(SHARED_MARKET_DATA_DIR).catch(() => loadUniverseSources());
   console.log(`bench:universe pipeline — ${tickers} tickers x 10 years through Yahoo replay -> 2_load_data -> shepherd -> pg-boss -> estimator workers`);
   console.log(`  data: ${sources.length} real histories (${sources.map((s) => s.name).join(', ')}) + block-bootstrap synthetic ones, served by the local Yahoo replay through yahoo-finance2 (not CSV imports)`);
-  console.log(`  model: the product's defaults (window 60, LSTM(32), 30 epochs, 2,520 bars); SHEPHERD_CONCURRENCY ${lanes}, YAHOO_CONCURRENCY ${yahooConcurrency}; host ${hostname()}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const f = await runPipeline({ tickers, trainSample, sources, model: {}, lanes, yahooConcurrency, log: (l) => console.log(l) });
+  console.log(`  model: the product's defaults (window 60, LSTM(32), 30 epochs, 2,520 bars); SHEPHERD_CONCURRENCY ${lanes}, YAHOO_CONCURRENCY ${yahooConcurrency}, SHEPHERD_MAX_RETRAINS_PER_RUN ${maxRetrainsPerRun || 'no limit'}; host ${hostname()}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const f = await runPipeline({ tickers, trainSample, sources, model: {}, lanes, yahooConcurrency, maxRetrainsPerRun, log: (l) => console.log(l) });
   const missed: string[] = [];
   const line = (text: string, ok: boolean) => {
     console.log(`  ${text} ${verdict(ok)}`);
