@@ -85,11 +85,14 @@ describe('shepherd sessions terminated mid-run; replicas racing', () => {
     const running = (await db.pool.query(`SELECT count(*)::int AS n FROM shepherd_runs WHERE status = 'running'`)).rows[0].n;
     assert.equal(running, 1);
 
-    // AAPL's step waits on a job that never ends: the run lock and AAPL's lock are held.
-    await waitFor('the shepherd to be waiting on the training job', () => peers.jobPolls() > 0, { timeoutMs: 15_000 });
-    const pids = await waitFor('the run and ticker locks to be held', async () => {
+    // AAPL's and MSFT's steps wait on jobs that never end: the run lock and both tickers' locks are held.
+    await waitFor('both tickers loaded, the shepherd waiting on their training jobs', async () => {
+      const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM shepherd_steps WHERE step = 'load' AND status = 'succeeded'`);
+      return rows[0].n === 2 && peers.jobPolls() > 2;
+    }, { timeoutMs: 15_000 });
+    const pids = await waitFor('the run and both ticker locks to be held', async () => {
       const p = await lockSessions(db);
-      return p.length >= 2 ? p : undefined;
+      return p.length >= 3 ? p : undefined;
     }, { timeoutMs: 15_000 });
     await db.pool.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid', [pids]);
 
@@ -99,10 +102,16 @@ describe('shepherd sessions terminated mid-run; replicas racing', () => {
     }, { timeoutMs: 15_000, describe: () => a.output().slice(-2000) + b.output().slice(-2000) });
     assert.equal(run.status, 'failed', JSON.stringify(run));
     assert.match(run.error, /lost the database connection/);
-    const steps = run.steps.filter((s: { ticker: string }) => s.ticker === 'AAPL').map((s: { step: string; status: string }) => [s.step, s.status]);
-    assert.deepEqual(steps, [['load', 'succeeded'], ['train', 'failed']], 'the step that was waiting is marked failed');
-    assert.match(run.steps.at(-1).error, /lost the database connection/);
-    assert.ok(!run.steps.some((s: { ticker: string }) => s.ticker === 'MSFT'), 'the run stopped there');
+    // Both tickers went at once (SHEPHERD_CONCURRENCY lanes), each waiting on its never-ending job:
+    // losing the run's lock stops every lane, and each waiting step is marked failed.
+    const steps = (ticker: string) => run.steps.filter((s: { ticker: string }) => s.ticker === ticker).map((s: { step: string; status: string }) => [s.step, s.status]);
+    assert.deepEqual(steps('AAPL'), [['load', 'succeeded'], ['train', 'failed']], 'the step that was waiting is marked failed');
+    assert.deepEqual(steps('MSFT'), [['load', 'succeeded'], ['train', 'failed']], 'the other lane stopped too');
+    // Each says why; the lane that noticed first names the lost connection (another lane can see
+    // the driver's own "Connection terminated" when its query raced the termination).
+    const failedSteps = run.steps.filter((s: { status: string }) => s.status === 'failed');
+    assert.ok(failedSteps.every((s: { error: string | null }) => s.error && s.error.length > 10), JSON.stringify(run.steps));
+    assert.ok(failedSteps.some((s: { error: string }) => /lost the database connection/.test(s.error)), JSON.stringify(run.steps));
 
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(a.process.exitCode, null, `replica a is alive:\n${a.output().slice(-2000)}`);

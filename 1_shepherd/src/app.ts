@@ -33,6 +33,8 @@ export async function buildApp(opts: BuildOptions) {
     initialHistoryYears: env.INITIAL_HISTORY_YEARS,
     jobWaitTimeoutMs: env.JOB_WAIT_TIMEOUT_SECONDS * 1000,
     jobPollIntervalMs: env.JOB_POLL_INTERVAL_MS,
+    concurrency: env.SHEPHERD_CONCURRENCY,
+    maxRetrainsPerRun: env.SHEPHERD_MAX_RETRAINS_PER_RUN,
   };
   await app.register(runRoutes, { deps, watchlist: env.WATCHLIST });
   return Object.assign(app, { runDeps: deps });

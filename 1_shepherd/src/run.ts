@@ -16,6 +16,13 @@ export interface RunDeps {
   initialHistoryYears: number;
   jobWaitTimeoutMs: number;
   jobPollIntervalMs: number;
+  /** Tickers worked on at once (SHEPHERD_CONCURRENCY); each holds a ticker lock, i.e. one pool connection. Default 1. */
+  concurrency?: number;
+  /**
+   * Full retrainings monitoring may ask for in one run (SHEPHERD_MAX_RETRAINS_PER_RUN); past it a
+   * drifting champion is fine-tuned tonight and its retraining deferred to a later run. 0 = no limit.
+   */
+  maxRetrainsPerRun?: number;
   now?: () => Date;
 }
 
@@ -98,20 +105,28 @@ export function runStatus(outcomes: Outcome[]): Exclude<RunStatus, 'running'> {
 
 async function executeRun(deps: RunDeps, runId: number, watchlist: string[], runLockLost: AbortSignal): Promise<RunStatus> {
   const log = deps.log.child({ run_id: runId });
-  log.info({ watchlist }, 'run started');
+  const lanes = Math.max(1, Math.min(deps.concurrency ?? 1, watchlist.length));
+  log.info({ watchlist, lanes }, 'run started');
   const outcomes: Outcome[] = [];
   let lostConnection: Error | undefined;
-  // One ticker at a time: the loader and the estimator are shared with other users.
-  for (const ticker of watchlist) {
-    const outcome = await shepherdTicker(deps, runId, ticker, log, runLockLost);
-    outcomes.push(outcome === 'lost' ? 'failed' : outcome);
-    if (outcome === 'lost' || runLockLost.aborted) {
-      // A lock's connection dropped: the lock is gone, so this run can no longer be sure it is
-      // alone. It ends here, failed; the next tick starts afresh.
-      lostConnection = (runLockLost.reason as Error | undefined) ?? new Error('lost the database connection holding a ticker lock');
-      break;
+  let next = 0;
+  const retrains = { budget: deps.maxRetrainsPerRun || Infinity, used: 0 };
+  // `lanes` tickers at a time, each one load -> (monitoring) -> job -> wait: while one ticker waits
+  // for its training, others load and queue theirs, so every estimator worker has a job to take.
+  // A ticker that fails is recorded and its lane takes the next one: it never holds up the others.
+  const lane = async () => {
+    while (next < watchlist.length && !lostConnection) {
+      const ticker = watchlist[next++]!;
+      const outcome = await shepherdTicker(deps, runId, ticker, log, runLockLost, retrains);
+      outcomes.push(outcome === 'lost' ? 'failed' : outcome);
+      if (outcome === 'lost' || runLockLost.aborted) {
+        // A lock's connection dropped: the lock is gone, so this run can no longer be sure it is
+        // alone. It ends here, failed (lanes finish the ticker they are on); the next tick starts afresh.
+        lostConnection ??= (runLockLost.reason as Error | undefined) ?? new Error('lost the database connection holding a ticker lock');
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
   let status = runStatus(outcomes);
   const failed = outcomes.filter((o) => o === 'failed').length;
   let error = failed ? `${failed} of ${outcomes.length} tickers failed` : status === 'skipped' ? 'every ticker was being worked on by another shepherd' : undefined;
@@ -121,7 +136,7 @@ async function executeRun(deps: RunDeps, runId: number, watchlist: string[], run
   }
   await runs.finishRun(deps.pool, runId, status, error);
   deps.metrics.runs.inc({ status });
-  log.info({ status }, 'run finished');
+  log.info({ status, failed }, 'run finished');
   return status;
 }
 
@@ -140,6 +155,7 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 
 async function shepherdTicker(
   deps: RunDeps, runId: number, ticker: string, log: FastifyBaseLogger, runLockLost: AbortSignal,
+  retrains: { budget: number; used: number },
 ): Promise<Outcome | 'lost'> {
   const record = async (step: string, status: 'succeeded' | 'failed' | 'skipped', started: Date, detail: Record<string, unknown> = {}, error?: string) => {
     deps.metrics.steps.inc({ step, status });
@@ -204,7 +220,16 @@ async function shepherdTicker(
       try {
         const m = await estimator.monitoring(ticker, { requestId: ctx.requestId, signal: lost });
         decided = planTicker({ ...planInput, monitoring: { fullRetrainAdvised: m.retrain.full_retrain_advised, reasons: m.retrain.reasons } });
+        if (decided.training === 'retrain-if-new-data') {
+          // Lanes run on one event loop: the check and the count cannot interleave.
+          if (retrains.used < retrains.budget) retrains.used++;
+          else {
+            monitoringDetail.retrain_deferred = `full retraining deferred: this run's ${retrains.budget} (SHEPHERD_MAX_RETRAINS_PER_RUN) are taken; advised because ${decided.retrainReasons!.join('; ')}`;
+            decided = plan;
+          }
+        }
         monitoringDetail = {
+          ...monitoringDetail,
           monitoring: {
             drift_detected: m.drift.detected, drift_p_value: m.drift.p_value, drift_threshold: m.drift.threshold,
             champion_worse_than_naive: m.champion_live?.worse_than_naive ?? null,
@@ -225,7 +250,8 @@ async function shepherdTicker(
     const reason = decided.training === 'retrain-if-new-data'
       ? `full retrain instead of a fine-tune: ${decided.retrainReasons!.join('; ')}`
       : kind === 'train' ? 'no model yet'
-        : 'monitoring_error' in monitoringDetail ? 'new bars (monitoring unavailable: fine-tune)' : 'new bars; no drift and the champion is not worse than naive';
+        : 'monitoring_error' in monitoringDetail ? 'new bars (monitoring unavailable: fine-tune)'
+          : 'retrain_deferred' in monitoringDetail ? `new bars; ${monitoringDetail.retrain_deferred as string}` : 'new bars; no drift and the champion is not worse than naive';
     step = kind;
     started = new Date();
     const job = await estimator.submit(kind, { ticker }, ctx);

@@ -1,13 +1,13 @@
 import { createPool, listen, listenHost } from '@stocks/common';
 import { migrate } from '@stocks/db';
 import { buildApp } from './app.ts';
-import { loadShepherdEnv } from './config.ts';
+import { loadShepherdEnv, shepherdPoolSize } from './config.ts';
 import { closeAbandonedRuns, startRun } from './run.ts';
 import { scheduleRuns } from './schedule.ts';
 
 const env = loadShepherdEnv();
 await migrate(env.DATABASE_URL);
-const pool = createPool(env.DATABASE_URL, { application_name: 'shepherd' });
+const pool = createPool(env.DATABASE_URL, { application_name: 'shepherd', max: shepherdPoolSize(env) });
 const app = await buildApp({ env, pool });
 const abandoned = await closeAbandonedRuns(pool);
 if (abandoned) app.log.warn({ abandoned }, 'closed runs left open by a stopped shepherd');

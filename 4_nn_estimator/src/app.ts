@@ -102,7 +102,7 @@ export async function buildApp(opts: BuildOptions) {
   });
 
   if (env.ESTIMATOR_ROLE !== 'api') {
-    const worker = await startTrainingWorker({ pool, boss, log: app.log, metrics, backend, modelOverrides: overrides, trainMaxBars: env.TRAIN_MAX_BARS, train: opts.train, backtest: opts.backtest });
+    const worker = await startTrainingWorker({ pool, boss, log: app.log, metrics, backend, modelOverrides: overrides, trainMaxBars: env.TRAIN_MAX_BARS, fineTuneRefitBands: env.FINE_TUNE_REFIT_BANDS, train: opts.train, backtest: opts.backtest });
     // On close (SIGTERM): stop taking jobs and release the running one at once, while the
     // in-flight HTTP requests finish; close waits for the release before the pool ends.
     let stopping: Promise<void> | undefined;

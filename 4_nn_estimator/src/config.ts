@@ -13,6 +13,12 @@ export const estimatorEnvSchema = baseEnvSchema.extend({
   TRAIN_PATIENCE: z.coerce.number().int().min(1).max(1000).optional(),
   /** Most recent bars a full training uses (~10 years); older history adds time, not skill. */
   TRAIN_MAX_BARS: z.coerce.number().int().min(100).default(2520),
+  /**
+   * A fine-tune refits the band models (GARCH-t, learned scale network, conformal) like a full
+   * training (+5-15 s each); false (default) carries the champion's over unchanged, which keeps a
+   * nightly refresh of a universe cheap (docs/operations-scaling.md). A full training always refits.
+   */
+  FINE_TUNE_REFIT_BANDS: z.enum(['true', 'false']).default('false').transform((s) => s === 'true'),
   /** A training attempt longer than this is presumed dead and retried by another worker. */
   JOB_TIMEOUT_SECONDS: z.coerce.number().int().min(10).default(3600),
   JOB_RETRY_LIMIT: z.coerce.number().int().min(0).max(10).default(2),

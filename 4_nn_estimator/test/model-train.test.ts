@@ -141,6 +141,17 @@ test('fine-tune keeps champion config and scaler and reports the champion on the
   assert.ok(Number.isFinite(frozen.final_loss) && frozen.final_loss > 0, `final_loss ${frozen.final_loss}`);
 });
 
+test('a fine-tune carries the champion\'s band models over unchanged when given them, and is faster for it', async () => {
+  const champion = await trainedOnce();
+  assert.ok(champion.bands, 'the full training fitted band models');
+  const warmStart = { artifact: champion.artifact, scaler: champion.scaler, config: champion.config, alpha: champion.alpha, trainedThrough: champion.train_range.end };
+  const refitted = await trainModel({ ticker: 'AAPL', bars: aapl, config: { fineTuneEpochs: 1 }, warmStart });
+  const carried = await trainModel({ ticker: 'AAPL', bars: aapl, config: { fineTuneEpochs: 1 }, warmStart: { ...warmStart, bands: champion.bands } });
+  assert.deepEqual(carried.bands, champion.bands, 'the same fitted band states, served model and validation figures');
+  assert.ok(refitted.bands, 'without them the fine-tune fits band models afresh');
+  assert.ok(carried.duration_ms < refitted.duration_ms, `carried ${carried.duration_ms} ms < refitted ${refitted.duration_ms} ms`);
+});
+
 test('forecast: horizon closes, finite and positive; batch equals single; errors are typed', async () => {
   const result = await trainedOnce();
   const model = await deserializeModel(result.artifact);

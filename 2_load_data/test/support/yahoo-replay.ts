@@ -43,6 +43,8 @@ export type Fault = (
   times?: number;
   /** How many chart requests are answered normally before the fault starts; default 0. */
   skip?: number;
+  /** Only chart requests for these symbols get the fault (and count for times/skip); default every symbol. */
+  symbols?: string[];
 };
 
 export interface ReplayRequest {
@@ -57,13 +59,20 @@ export interface ReplayOptions {
   dataDir?: string;
   /** Fixture files (names in FIXTURES_DIR or absolute paths) to replay verbatim when they match. */
   fixtures?: string[];
+  /** Serve no bar after this date (YYYY-MM-DD), as Yahoo before that day's close; default: every bar. */
+  servedThrough?: string;
 }
 
 export interface YahooReplay {
   url: string;
   close(): Promise<void>;
   requests: ReplayRequest[];
+  /** Replaces every fault with this one (null: none). */
   setFault(fault: Fault | null): void;
+  /** Adds a fault beside the others (e.g. one per symbol); a request takes the first that applies. */
+  addFault(fault: Fault): void;
+  /** Reveal bars up to this date (null: all), e.g. the next trading day of a nightly cycle. */
+  setServedThrough(date: string | null): void;
   /** Most chart requests in progress at the same time so far. */
   peakConcurrency(): number;
 }
@@ -74,20 +83,22 @@ export async function startYahooReplay(opts: ReplayOptions = {}): Promise<YahooR
   const requests: ReplayRequest[] = [];
   const sockets = new Set<Socket>();
   const csvCache = new Map<string, Promise<CsvRow[] | null>>();
-  let fault: Fault | null = null;
+  let faults: Fault[] = [];
+  let servedThrough = opts.servedThrough ?? null;
   let inFlight = 0;
   let peak = 0;
 
   /** The fault for this chart request, consuming one of its `times`. */
-  const takeFault = (): Fault | null => {
-    const current = fault;
-    if (current?.skip) {
+  const takeFault = (symbol: string): Fault | null => {
+    const current = faults.find((f) => !f.symbols || f.symbols.includes(symbol));
+    if (!current) return null;
+    if (current.skip) {
       current.skip -= 1;
       return null;
     }
-    if (current?.times !== undefined) {
+    if (current.times !== undefined) {
       current.times -= 1;
-      if (current.times <= 0) fault = null;
+      if (current.times <= 0) faults = faults.filter((f) => f !== current);
     }
     return current;
   };
@@ -116,7 +127,7 @@ export async function startYahooReplay(opts: ReplayOptions = {}): Promise<YahooR
   }
 
   async function answerChart(symbol: string, query: URLSearchParams, req: http.IncomingMessage, res: http.ServerResponse) {
-    const f = takeFault();
+    const f = takeFault(symbol);
     if (f && applyTransportFault(f, req, res)) return;
     inFlight += 1;
     peak = Math.max(peak, inFlight);
@@ -144,7 +155,7 @@ export async function startYahooReplay(opts: ReplayOptions = {}): Promise<YahooR
     } else {
       const data = await rows(symbol);
       if (!data) [status, body] = [404, NOT_FOUND_BODY];
-      else body = buildChart(symbol, data, period1, period2);
+      else body = buildChart(symbol, servedThrough ? data.filter((row) => row.date <= servedThrough!) : data, period1, period2);
     }
     if (f?.kind === 'null-bar' || f?.kind === 'bad-value') corruptBar(body, f);
     sendJson(res, status, body);
@@ -161,7 +172,13 @@ export async function startYahooReplay(opts: ReplayOptions = {}): Promise<YahooR
     url: `http://127.0.0.1:${port}`,
     requests,
     setFault(next) {
-      fault = next ? { ...next } : null;
+      faults = next ? [{ ...next }] : [];
+    },
+    addFault(next) {
+      faults.push({ ...next });
+    },
+    setServedThrough(date) {
+      servedThrough = date;
     },
     peakConcurrency: () => peak,
     async close() {

@@ -27,6 +27,12 @@ export interface WarmStart {
   alpha?: number;
   /** Champion's train_range.end: fine-tuning uses the bars after it (plus window context). */
   trainedThrough?: string;
+  /**
+   * The champion's band models, carried over unchanged instead of refitted (the nightly fine-tune:
+   * their forecasts read the newest bars at serving time; the periodic full training refits them).
+   * Absent: fitted afresh on the bars, as a full training does.
+   */
+  bands?: StoredBands;
 }
 
 export interface TrainInput {
@@ -118,7 +124,7 @@ async function fineTune(input: TrainInput, warmStart: WarmStart): Promise<TrainR
     const championMetrics = evaluate(toPrices(dataset.validation, championMoves, championAlpha), dataset.validation.futureCloses);
     compileModel(model, config.fineTuneLearningRate);
     const fit = await fitWithEarlyStopping(model, dataset, config.fineTuneEpochs, config);
-    const result = await finishTraining({ input, mode: 'fine_tune', model, dataset, config, fit, started });
+    const result = await finishTraining({ input, mode: 'fine_tune', model, dataset, config, fit, started, bands: warmStart.bands });
     return { ...result, championMetricsOnSameWindow: championMetrics, champion_alpha: championAlpha };
   } finally {
     disposeModel(model);
@@ -252,9 +258,11 @@ interface FinishArgs {
   config: ModelConfig;
   fit: FitSummary;
   started: number;
+  /** Band models carried over from the warm start; otherwise fitted on the bars. */
+  bands?: StoredBands;
 }
 
-async function finishTraining({ input, mode, model, dataset, config, fit, started }: FinishArgs): Promise<TrainResult> {
+async function finishTraining({ input, mode, model, dataset, config, fit, started, bands: carried }: FinishArgs): Promise<TrainResult> {
   const { validation } = dataset;
   const moves = predictValidationMoves(model, validation, config, dataset.scaler);
   const alpha = servedAlpha(config.shrinkage, moves, validation.targetLogReturns);
@@ -265,7 +273,7 @@ async function finishTraining({ input, mode, model, dataset, config, fit, starte
     validation.targetLogReturns,
     validation.endIndices.map((t) => recentVolatility(dataset.closes, t)),
   );
-  const bands = bandsFor(input.bars, config.horizon);
+  const bands = carried ?? bandsFor(input.bars, config.horizon);
   return {
     ticker: input.ticker,
     mode,

@@ -9,6 +9,7 @@ import type { TrainInput, TrainResult, WarmStart } from '../model/train.ts';
 import { type ModelConfig, resolveModelConfig } from '../model/config.ts';
 import { minimumBarsForTraining } from '../model/dataset.ts';
 import type { ScalerJSON } from '../model/scaler.ts';
+import { storedBandsSchema, type StoredBands } from '../model/bands/band-schemas.ts';
 import { promotionDecision } from './promotion.ts';
 import { releaseJob, TRAINING_QUEUE, type TrainingJobData } from './queue.ts';
 import { prewarmTrainingThread, runBacktestInThread, runTrainingInThread, TrainingAbortedError } from './runner.ts';
@@ -21,6 +22,8 @@ export interface TrainingWorkerDeps {
   backend: string;
   modelOverrides: Partial<ModelConfig>;
   trainMaxBars: number;
+  /** Refit the band models on a fine-tune instead of carrying the champion's over (FINE_TUNE_REFIT_BANDS). */
+  fineTuneRefitBands?: boolean;
   /** How a fit runs; default a worker thread. Tests inject their own (e.g. a sabotaged fine-tune). */
   train?: (input: TrainInput, opts?: { signal?: AbortSignal }) => Promise<TrainResult>;
   /** How a backtest runs; default a worker thread. */
@@ -196,6 +199,7 @@ async function runJob(deps: TrainingWorkerDeps, data: TrainingJobData, attempt: 
           config: champion.config as ModelConfig,
           alpha: champion.alpha,
           trainedThrough: champion.train_end,
+          ...(carriedBands(champion.evaluation, deps.fineTuneRefitBands) ?? {}),
         }
       : undefined;
 
@@ -216,6 +220,13 @@ async function runJob(deps: TrainingWorkerDeps, data: TrainingJobData, attempt: 
     'training job finished',
   );
   return version;
+}
+
+/** The champion's stored band models when a fine-tune carries them over; undefined when they are to be refitted. */
+function carriedBands(evaluation: Record<string, unknown>, refit: boolean | undefined): { bands: StoredBands } | undefined {
+  if (refit) return undefined;
+  const parsed = storedBandsSchema.safeParse(evaluation.bands);
+  return parsed.success ? { bands: parsed.data } : undefined;
 }
 
 const pick = (e: { mae: number; rmse: number; mape: number }) => ({ mae: e.mae, rmse: e.rmse, mape: e.mape });
