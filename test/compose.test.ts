@@ -65,9 +65,9 @@ const composeEnv: Record<string, string> = {
   TFJS_NODE: 'optional',
   MARKET_DATA_SOURCE: 'sample',
   WATCHLIST: '^GSPC',
-  // Small models, every epoch run (no early stopping): a training takes some 20-30 s on wasm, long
-  // enough to be killed in the middle (with early stopping one ended within the test's 1.5 s).
-  TRAIN_EPOCHS: '15',
+  // Small models, every epoch run (no early stopping), enough epochs to be killed in the middle:
+  // with 15, once band models became cheaper, a training ended within the test's wait.
+  TRAIN_EPOCHS: '60',
   TRAIN_PATIENCE: '1000',
   MODEL_WINDOW: '20',
   MODEL_UNITS: '8',
@@ -341,7 +341,7 @@ describe('docker compose up of docker-compose.yaml', {
     const [worker] = await containers('4_nn_estimator_worker');
     const row = await psql(`SELECT worker FROM training_jobs WHERE id = '${firstJob}'`);
     assert.ok(row.startsWith(`${worker!.hostname}:`), `the worker container runs the job (${row} vs ${worker!.hostname})`);
-    await new Promise((r) => setTimeout(r, 1500)); // into the fit
+    await new Promise((r) => setTimeout(r, 300)); // into the job
     assert.equal((await job()).status, 'running', 'still training when killed');
     // SIGKILL to the container's init from the host: a crash, not a `docker stop`, so the
     // restart policy applies.
