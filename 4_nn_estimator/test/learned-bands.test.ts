@@ -152,7 +152,7 @@ test('a fit leaves no tensor behind', () => {
   assert.equal(tf.memory().numTensors, before);
 });
 
-test('band edges: the network standard deviation, at the out-of-sample variance level, times the quantiles of its standardised residuals over the fit', () => {
+test('band edges: the network standard deviation, at the out-of-sample variance level, times the quantiles of its standardised residuals over the fit, the 80% ones with a conformal factor', () => {
   const q = fit.bands.quantiles!;
   // By hand, through the serving path: z_{t,k} = r_{t,k} / sqrt(v_{t,k}) at every origin of the fit;
   // the shape is scaled to unit mean square, the level is the mean z^2 over the validation windows.
@@ -165,14 +165,21 @@ test('band edges: the network standard deviation, at the out-of-sample variance 
     for (let t = VOLATILITY_WARMUP; t + k <= last; t++) {
       const v = fit.base.variances(trainBars.slice(0, t + 1), k)[k - 1]!;
       z.push(Math.log(trainBars[t + k]!.close / trainBars[t]!.close) / Math.sqrt(v));
-      if (t >= firstValidation) validation.push(z.at(-1)! ** 2);
+      if (t >= firstValidation) validation.push(z.at(-1)!);
     }
     const rms = Math.sqrt(meanOf(z.map((x) => x * x)));
+    const level = meanOf(validation.map((x) => x * x));
     z.sort((a, b) => a - b);
     assert.equal(q.n[k - 1], z.length);
     const at = (p: number) => { const pos = p * (z.length - 1); const lo = Math.floor(pos); return z[lo]! + (z[Math.ceil(pos)]! - z[lo]!) * (pos - lo); };
-    assert.ok(Math.abs(q.lower95[k - 1]! - at(0.025) / rms) < 1e-9 && Math.abs(q.upper80[k - 1]! - at(0.9) / rms) < 1e-9, `step ${k}`);
-    assert.ok(Math.abs(q.level[k - 1]! - meanOf(validation)) < 1e-9, `level at step ${k}`);
+    assert.ok(Math.abs(q.lower95[k - 1]! - at(0.025) / rms) < 1e-9 && Math.abs(q.upper95[k - 1]! - at(0.975) / rms) < 1e-9, `step ${k}`);
+    assert.ok(Math.abs(q.level[k - 1]! - level) < 1e-9, `level at step ${k}`);
+    // The 80% edges: the shape's, scaled about 0 until they just cover ceil((n + 1) 0.8) validation windows.
+    const factor = q.upper80[k - 1]! / (at(0.9) / rms);
+    assert.ok(Math.abs(q.lower80[k - 1]! / (at(0.1) / rms) - factor) < 1e-9, `one factor for both 80% edges at step ${k}`);
+    const inside = validation.filter((x) => x >= q.lower80[k - 1]! * Math.sqrt(level) - 1e-9 && x <= q.upper80[k - 1]! * Math.sqrt(level) + 1e-9).length;
+    assert.equal(inside, Math.min(validation.length, Math.ceil((validation.length + 1) * 0.8)), `80% band covers the conformal count at step ${k}`);
+    assert.ok(factor > 0.8 && factor < 1.25, `80% factor ${factor} at step ${k}`);
   }
   const history = bars.slice(0, 1500);
   const f = fit.bands.forecast(history, 1);

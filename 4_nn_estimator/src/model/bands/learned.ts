@@ -7,7 +7,8 @@
  * thousands of windows instead of the few hundred a conformal factor is estimated on, so the 95%
  * edges are not at the mercy of 25 exceedances, and the tails and skew come from the data. The
  * variance level is recalibrated once: times the mean z^2 over the validation windows, which the
- * network was not trained on (the QLIKE-optimal factor, and the recent regime's level).
+ * network was not trained on (the QLIKE-optimal factor, and the recent regime's level); the 80%
+ * band's width also gets a conformal factor from those windows (bodyFactor).
  *
  * Inside each fit, chronologically: the first TRAIN_SHARE of the origins train the candidates, the
  * rest (after a purge of `horizon` origins, so no training target overlaps a validation one) are
@@ -19,10 +20,10 @@
 import type { DailyBar } from '@stocks/common';
 import { z } from 'zod';
 import { at } from '../features.ts';
-import { ConformalBands } from './conformal.ts';
+import { ConformalBands, conformalQuantile } from './conformal.ts';
 import { logDailyVariances, trainScaleNetwork, type ScaleNetworkWeights, type ScaleSamples, type ScaleTrainingOptions } from './scale-network.ts';
 import { widenWithHorizon } from './fan.ts';
-import { bandEdgesOf, BAND_EDGES, type BandEdge } from './series.ts';
+import { bandEdgesOf, type BandEdge } from './series.ts';
 import { meanGaussianNll } from './likelihood.ts';
 import type { StepQuantiles } from './ewma.ts';
 import type { BandForecast, BandModel, BandModelFitter } from './types.ts';
@@ -295,7 +296,8 @@ export class LearnedBands implements BandModel {
 /**
  * Band-edge quantiles, per step k = 1..steps, of z_{t,k} = r_{t,k} / sqrt(v_{t,k}) over every origin
  * t of `bars` whose k-step target ends at or before `lastKnown` (an index into bars), scaled to unit
- * mean square; and the variance level, the mean z^2 over the origins from `levelFrom` on. Steps with
+ * mean square, the 80% edges times their conformal factor over the origins from `levelFrom` on
+ * (bodyFactor); and the variance level, the mean z^2 over those origins. Steps with
  * too few residuals stop the table (later steps reuse the last measured one).
  */
 export function residualQuantiles(base: LearnedScaleModel, bars: readonly DailyBar[], lastKnown: number, levelFrom: number, steps = QUANTILE_STEPS): ResidualQuantiles {
@@ -304,7 +306,7 @@ export function residualQuantiles(base: LearnedScaleModel, bars: readonly DailyB
   const origins = Array.from({ length: Math.max(0, lastKnown - VOLATILITY_WARMUP) }, (_, i) => VOLATILITY_WARMUP + i);
   const x = volatilityFeatures(series, origins, referenceVariance);
   const z = Array.from({ length: steps }, () => [] as number[]);
-  const recent = Array.from({ length: steps }, () => ({ sum: 0, n: 0 }));
+  const recent = Array.from({ length: steps }, () => [] as number[]);
   origins.forEach((t, row) => {
     const reach = Math.min(steps, lastKnown - t);
     const v = pooledVariances(base.state, x.subarray(row * N_VOLATILITY_FEATURES, (row + 1) * N_VOLATILITY_FEATURES), reach, base.state.ewmaWeight);
@@ -313,25 +315,41 @@ export function residualQuantiles(base: LearnedScaleModel, bars: readonly DailyB
       sum += at(series.returns, t + k + 1);
       const zk = sum / Math.sqrt(at(v, k));
       z[k]!.push(zk);
-      if (t >= levelFrom) {
-        recent[k]!.sum += zk * zk;
-        recent[k]!.n++;
-      }
+      if (t >= levelFrom) recent[k]!.push(zk);
     }
   });
   const out: ResidualQuantiles = { lower80: [], upper80: [], lower95: [], upper95: [], level: [], n: [] };
   for (const [k, sample] of z.entries()) {
-    const { sum, n } = recent[k]!;
-    if (sample.length < MIN_RESIDUALS || n < MIN_LEVEL_WINDOWS) break;
+    const held = recent[k]!;
+    if (sample.length < MIN_RESIDUALS || held.length < MIN_LEVEL_WINDOWS) break;
     // Shape from every window (scaled to unit mean square), level from the out-of-sample ones.
     const rms = Math.sqrt(sample.reduce((s, x) => s + x * x, 0) / sample.length);
+    const level = held.reduce((s, x) => s + x * x, 0) / held.length;
     const edges = bandEdgesOf(sample);
-    for (const e of BAND_EDGES) out[e].push(edges[e] / rms);
-    out.level.push(sum / n);
+    const factor80 = bodyFactor(held, edges.lower80 / rms, edges.upper80 / rms, Math.sqrt(level));
+    out.lower80.push((factor80 * edges.lower80) / rms);
+    out.upper80.push((factor80 * edges.upper80) / rms);
+    out.lower95.push(edges.lower95 / rms);
+    out.upper95.push(edges.upper95 / rms);
+    out.level.push(level);
     out.n.push(sample.length);
   }
   if (out.n.length === 0) throw new NotEnoughBarsForBandsError(`the learned bands need at least ${MIN_RESIDUALS} residuals for their quantiles, got ${z[0]!.length}`);
   return out;
+}
+
+/**
+ * The split-conformal factor of the 80% band on the out-of-sample residuals `held`: the band
+ * [lower, upper] x sd (z units), scaled about 0 (the point, so the skew stays), just covers
+ * ceil((n + 1) 0.8) of them. Why the 80% band gets its own factor: the level (mean z^2) is set
+ * mostly by the tails, and when the recent windows' tails are lighter than those of the whole fit,
+ * their body is wider than the fit's shape says and the 80% band under-covers (seen at 5 days). A
+ * fifth of the windows fall outside it, enough for a factor; the 95% band's 1 in 40 would make its
+ * factor mostly noise, so it keeps the level alone.
+ */
+function bodyFactor(held: readonly number[], lower: number, upper: number, sd: number): number {
+  if (!(lower < 0 && upper > 0 && sd > 0)) return 1;
+  return conformalQuantile(held.map((z) => (z >= 0 ? z / (upper * sd) : z / (lower * sd))), 80);
 }
 
 export interface LearnedFit {
