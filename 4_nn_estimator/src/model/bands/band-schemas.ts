@@ -31,12 +31,6 @@ export const storedBandsSchema = z.object({
     skill: z.record(z.string(), z.record(z.string(), bandSkillSchema)),
     /** One-sided Diebold-Mariano p-values of the learned bands beating EWMA's. */
     model_vs_ewma: z.record(z.string(), z.number()).nullable(),
-    /**
-     * The windows the baselines were ranked on when none of them is the learned bands' holdout
-     * (every validation window of the learned fit) and each baseline's mean interval score relative
-     * to static's there; the lowest is served when the learned bands are not. Stored before: none.
-     */
-    baseline_ranking: z.object({ start: z.string(), end: z.string(), n: z.number().int(), relative_interval_score: z.record(z.string(), z.number()) }).optional(),
   }),
 });
 export type StoredBands = z.infer<typeof storedBandsSchema>;

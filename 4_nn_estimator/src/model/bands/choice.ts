@@ -2,8 +2,8 @@
  * Champion/challenger for the scale, at training time. The learned bands are served only if, on
  * validation windows none of the fits has seen, they beat EWMA(0.94)'s significantly: a one-sided
  * Diebold-Mariano test at 5% on QLIKE (step 1) or on an interval score (80% or 95%, step 1 or 5),
- * and significantly worse on none. Otherwise the baseline with the best interval scores over every
- * validation window is served. Honest windows: the learned network is trained before its validation span, chosen
+ * and significantly worse on none. Otherwise the baseline with the best validation interval scores
+ * is served. Honest windows: the learned network is trained before its validation span, chosen
  * (early stopping, candidate) on the first half of it, and compared on the second half (the holdout)
  * with residual quantiles from the windows before the holdout; the baselines are fitted on the bars
  * before the holdout. What is stored for serving is refitted on everything.
@@ -50,22 +50,22 @@ export function chooseBands(bars: readonly DailyBar[], maxHorizon: number, optio
   if (origins.length < MIN_WINDOWS) throw new RangeError(`choosing bands needs at least ${MIN_WINDOWS + horizon + 1} bars, got ${bars.length}`);
   const before = windowBars.slice(0, (origins[0] ?? 0) + 1);
   for (const [name, fitter] of Object.entries(fitters) as Array<[BaselineName, BandModelFitter]>) compared[name] = fitter.fit(before);
-  const { losses, skill } = scoreOn(compared, windowBars, origins, horizon);
 
-  // The fallback ranks the baselines on every validation window of the learned fit, each fitted on the
-  // bars before them: they make no choice on the choosing half, so it is as unseen to them as the
-  // holdout, and twice the windows make a steadier choice than the holdout alone.
-  let ranking = { skill, origins };
-  const validation = compared.model && learned ? learned.validation.origins.filter((t) => t + horizon < windowBars.length) : [];
-  if (validation.length > origins.length) {
-    const fitted: Partial<Record<BandModelName, BandModel>> = {};
-    const beforeValidation = windowBars.slice(0, validation[0]! + 1);
-    for (const [name, fitter] of Object.entries(fitters) as Array<[BaselineName, BandModelFitter]>) fitted[name] = fitter.fit(beforeValidation);
-    ranking = { skill: scoreOn(fitted, windowBars, validation, horizon).skill, origins: validation };
+  const actual = centredMoves(windowBars, origins, horizon);
+  const losses: Partial<Record<BandModelName, Record<number, StepLosses>>> = {};
+  for (const [name, model] of Object.entries(compared) as Array<[BandModelName, BandModel]>) {
+    const forecasts = origins.map((t) => model.forecast(windowBars.slice(0, t + 1), horizon));
+    losses[name] = Object.fromEntries(COMPARISON_STEPS.map((step) => [step, stepLosses(forecasts, actual, step)]));
   }
-  const baselineNames: BaselineName[] = ['static', 'ewma', 'garch'];
-  const rankingScores = Object.fromEntries(baselineNames.map((name) => [name, relativeScore(ranking.skill, name)])) as Record<BaselineName, number>;
-  const bestBaseline = (): BaselineName => baselineNames.reduce((a, b) => (rankingScores[b] < rankingScores[a] ? b : a));
+  const skill = Object.fromEntries(
+    Object.entries(losses).map(([name, perStep]) => [name, Object.fromEntries(COMPARISON_STEPS.map((step) => [String(step), summarise(perStep[step]!, step)]))]),
+  );
+  const relativeScore = (name: BandModelName) => {
+    const s = skill[name]!;
+    const ref = skill.static!;
+    const terms = COMPARISON_STEPS.flatMap((step) => [s[step]!.interval_score80 / ref[step]!.interval_score80, s[step]!.interval_score95 / ref[step]!.interval_score95]);
+    return terms.reduce((a, b) => a + b, 0) / terms.length;
+  };
 
   let modelVsEwma: Record<string, number> | null = null;
   let served: BandModelName;
@@ -84,13 +84,12 @@ export function chooseBands(bars: readonly DailyBar[], maxHorizon: number, optio
       served = 'model';
       reason = `learned bands beat EWMA significantly on validation (one-sided DM < ${DM_LEVEL}: ${wins.join(', ')})`;
     } else {
-      served = bestBaseline();
-      const why = wins.length === 0 ? 'learned bands not significantly better than EWMA on validation' : `learned bands significantly worse than EWMA on ${worseOn.join(', ')}`;
-      reason = `${why}; serving the best baseline over ${ranking.origins.length} validation windows (${served})`;
+      served = bestBaseline(relativeScore);
+      reason = wins.length === 0 ? `learned bands not significantly better than EWMA on validation; serving the best baseline (${served})` : `learned bands significantly worse than EWMA on ${worseOn.join(', ')}; serving the best baseline (${served})`;
     }
   } else {
-    served = bestBaseline();
-    reason = `not enough history for the learned bands; serving the best baseline over ${ranking.origins.length} validation windows (${served})`;
+    served = bestBaseline(relativeScore);
+    reason = `not enough history for the learned bands; serving the best baseline (${served})`;
   }
 
   const models: Record<string, unknown> = {};
@@ -101,37 +100,11 @@ export function chooseBands(bars: readonly DailyBar[], maxHorizon: number, optio
     served,
     reason,
     models,
-    validation: {
-      start: date(origins[0]),
-      end: date(origins.at(-1)),
-      n: origins.length,
-      skill,
-      model_vs_ewma: modelVsEwma,
-      baseline_ranking: { start: date(ranking.origins[0]), end: date(ranking.origins.at(-1)), n: ranking.origins.length, relative_interval_score: rankingScores },
-    },
+    validation: { start: date(origins[0]), end: date(origins.at(-1)), n: origins.length, skill, model_vs_ewma: modelVsEwma },
   };
 }
 
-type Skill = Record<string, Record<string, ReturnType<typeof summarise>>>;
-
-/** Each model's forecasts at `origins` of `bars`, their losses at the comparison steps and the summaries. */
-function scoreOn(models: Partial<Record<BandModelName, BandModel>>, bars: readonly DailyBar[], origins: readonly number[], horizon: number) {
-  const actual = centredMoves(bars, origins, horizon);
-  const losses: Partial<Record<BandModelName, Record<number, StepLosses>>> = {};
-  for (const [name, model] of Object.entries(models) as Array<[BandModelName, BandModel]>) {
-    const forecasts = origins.map((t) => model.forecast(bars.slice(0, t + 1), horizon));
-    losses[name] = Object.fromEntries(COMPARISON_STEPS.map((step) => [step, stepLosses(forecasts, actual, step)]));
-  }
-  const skill: Skill = Object.fromEntries(
-    Object.entries(losses).map(([name, perStep]) => [name, Object.fromEntries(COMPARISON_STEPS.map((step) => [String(step), summarise(perStep[step]!, step)]))]),
-  );
-  return { losses, skill };
-}
-
-/** Mean interval score relative to static's over both levels and the comparison steps. */
-function relativeScore(skill: Skill, name: BandModelName): number {
-  const s = skill[name]!;
-  const ref = skill.static!;
-  const terms = COMPARISON_STEPS.flatMap((step) => [s[step]!.interval_score80 / ref[step]!.interval_score80, s[step]!.interval_score95 / ref[step]!.interval_score95]);
-  return terms.reduce((a, b) => a + b, 0) / terms.length;
+function bestBaseline(relativeScore: (name: BandModelName) => number): BaselineName {
+  const names: BaselineName[] = ['static', 'ewma', 'garch'];
+  return names.reduce((a, b) => (relativeScore(b) < relativeScore(a) ? b : a));
 }

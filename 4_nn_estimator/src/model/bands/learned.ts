@@ -358,8 +358,6 @@ export interface LearnedFit {
   base: LearnedScaleModel;
   /** Windows no choice of the fit has seen (the champion/challenger test scores them). */
   holdout: ValidationWindows;
-  /** Every validation window: the choosing ones, then the holdout. */
-  validation: ValidationWindows;
   /** The network with residual quantiles from the windows before the holdout only. */
   bandsBeforeHoldout: () => LearnedBands;
 }
@@ -408,7 +406,6 @@ export function fitLearnedScale(trainBars: readonly DailyBar[], options: Learned
     bands,
     base,
     holdout: { bars, origins: holdoutOrigins, horizon },
-    validation: { bars, origins: prepared.validationOrigins, horizon },
     bandsBeforeHoldout: () => new LearnedBands(base, residualQuantiles(base, bars, firstHoldout, firstValidation)),
   };
 }
