@@ -31,6 +31,8 @@ export const storedBandsSchema = z.object({
     skill: z.record(z.string(), z.record(z.string(), bandSkillSchema)),
     /** One-sided Diebold-Mariano p-values of the learned bands beating EWMA's. */
     model_vs_ewma: z.record(z.string(), z.number()).nullable(),
+    /** The same p-values for the other baselines (a baseline replaces EWMA only on a significant win). Stored before: none. */
+    baselines_vs_ewma: z.record(z.string(), z.record(z.string(), z.number())).optional(),
   }),
 });
 export type StoredBands = z.infer<typeof storedBandsSchema>;
