@@ -3,10 +3,11 @@
  * validation windows none of the fits has seen, they beat EWMA(0.94)'s significantly: a one-sided
  * Diebold-Mariano test at 5% on QLIKE (step 1) or on an interval score (80% or 95%, step 1 or 5),
  * and significantly worse on none. Otherwise EWMA is served, unless GARCH or static beat it by the
- * same test (then the one of them with the better interval scores). Honest windows: the learned network is trained before its validation span, chosen
- * (early stopping, candidate) on the first half of it, and compared on the second half (the holdout)
- * with residual quantiles from the windows before the holdout; the baselines are fitted on the bars
- * before the holdout. What is stored for serving is refitted on everything.
+ * same test (then the one of them with the better interval scores). Honest windows: the learned
+ * network is trained before its validation span, chosen (early stopping, candidate) on the first half
+ * of it, and compared on the second half (the holdout) with residual quantiles from the windows
+ * before the holdout; the baselines are fitted on the bars before the holdout. What is stored for
+ * serving is refitted on everything.
  */
 import type { DailyBar } from '@stocks/common';
 import { centredMoves, compareSteps, stepLosses, summarise, type StepLosses } from './evaluate.ts';
