@@ -4,6 +4,7 @@ import { trySessionLock } from '@stocks/db';
 import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { buildApp } from '../src/app.ts';
 import { type Peers, startPeers } from './support/peers.ts';
+import { waitForRun } from './support/runs.ts';
 import { loadShepherdEnv } from '../src/config.ts';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
@@ -31,19 +32,10 @@ describe('1_shepherd over HTTP', () => {
     await db.drop();
   });
 
-  async function waitForRun(id: number) {
-    for (let i = 0; i < 1200; i++) {
-      const run = (await app.inject(`/runs/${id}`)).json();
-      if (run.status !== 'running') return run;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`run ${id} did not finish`);
-  }
-
   test('POST /run: one failing ticker does not stop the others; every step is recorded', async () => {
     const res = await app.inject({ method: 'POST', url: '/run' });
     assert.equal(res.statusCode, 202);
-    const run = await waitForRun(res.json().run_id);
+    const run = await waitForRun(app, res.json().run_id);
     assert.equal(run.status, 'partial');
     assert.equal(run.trigger, 'manual');
     const byTicker = (t: string) => run.steps.filter((s: { ticker: string }) => s.ticker === t);
@@ -81,7 +73,7 @@ describe('1_shepherd over HTTP', () => {
     assert.ok(held);
     try {
       const res = await app.inject({ method: 'POST', url: '/run', payload: { tickers: ['MSFT'] } });
-      const run = await waitForRun(res.json().run_id);
+      const run = await waitForRun(app, res.json().run_id);
       assert.deepEqual(run.steps.map((s: { step: string; status: string }) => `${s.step}:${s.status}`), ['lock:skipped']);
     } finally {
       await held.release();

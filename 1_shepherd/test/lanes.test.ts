@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { createTestDatabase, type TestDatabase } from '@stocks/db/testing';
 import { buildApp } from '../src/app.ts';
 import { loadShepherdEnv } from '../src/config.ts';
+import { waitForRun } from './support/runs.ts';
 
 const TICKERS = ['SLOW', 'A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'A7'];
 let db: TestDatabase;
@@ -83,12 +84,7 @@ test('SHEPHERD_CONCURRENCY tickers at once; a slow failing ticker holds up only 
     const started = Date.now();
     const res = await app.inject({ method: 'POST', url: '/run' });
     assert.equal(res.statusCode, 202);
-    let run: any;
-    for (let i = 0; i < 200; i++) {
-      run = (await app.inject(`/runs/${res.json().run_id}`)).json();
-      if (run.status !== 'running') break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const run = await waitForRun(app, res.json().run_id, { attempts: 200, intervalMs: 50 });
     assert.equal(run.status, 'partial', JSON.stringify(run));
     assert.equal(run.error, `1 of ${TICKERS.length} tickers failed`);
     assert.equal(peakLoading, 3, 'three loads at a time, never more');
@@ -125,12 +121,7 @@ test('SHEPHERD_MAX_RETRAINS_PER_RUN: past the budget, drifting champions are fin
   });
   try {
     const res = await app.inject({ method: 'POST', url: '/run' });
-    let run: any;
-    for (let i = 0; i < 200; i++) {
-      run = (await app.inject(`/runs/${res.json().run_id}`)).json();
-      if (run.status !== 'running') break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const run = await waitForRun(app, res.json().run_id, { attempts: 200, intervalMs: 50 });
     assert.equal(run.status, 'succeeded', JSON.stringify(run));
     const trainings = run.steps.filter((s: any) => s.step === 'train' || s.step === 'fine-tune');
     assert.equal(trainings.length, tickers.length, 'every ticker refreshed');
