@@ -199,7 +199,7 @@ async function runJob(deps: TrainingWorkerDeps, data: TrainingJobData, attempt: 
           config: champion.config as ModelConfig,
           alpha: champion.alpha,
           trainedThrough: champion.train_end,
-          ...(carriedBands(champion.evaluation, deps.fineTuneRefitBands) ?? {}),
+          bands: carriedBands(champion.evaluation, deps.fineTuneRefitBands),
         }
       : undefined;
 
@@ -223,10 +223,10 @@ async function runJob(deps: TrainingWorkerDeps, data: TrainingJobData, attempt: 
 }
 
 /** The champion's stored band models when a fine-tune carries them over; undefined when they are to be refitted. */
-function carriedBands(evaluation: Record<string, unknown>, refit: boolean | undefined): { bands: StoredBands } | undefined {
+function carriedBands(evaluation: Record<string, unknown>, refit: boolean | undefined): StoredBands | undefined {
   if (refit) return undefined;
   const parsed = storedBandsSchema.safeParse(evaluation.bands);
-  return parsed.success ? { bands: parsed.data } : undefined;
+  return parsed.success ? parsed.data : undefined;
 }
 
 const pick = (e: { mae: number; rmse: number; mape: number }) => ({ mae: e.mae, rmse: e.rmse, mape: e.mape });
