@@ -30,7 +30,7 @@ import { startYahooReplay, type YahooReplay } from '../../2_load_data/test/suppo
 import { SHARED_MARKET_DATA_DIR } from '../../test/support/market-data.ts';
 import { freePort } from '../../test/support/private-postgres.ts';
 import { type RunningService, startService, stopService } from '../../test/support/stack.ts';
-import { loadUniverseSources, universeTicker, type UniverseSource } from '../../test/support/universe-data.ts';
+import { loadUniverseSources, mapLimit, universeTicker, yahooCsv, type UniverseSource } from '../../test/support/universe-data.ts';
 
 export interface PipelineOptions {
   tickers: number;
@@ -93,24 +93,6 @@ async function post(url: string, body: unknown): Promise<any> {
   return text ? JSON.parse(text) : undefined;
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  }));
-  return out;
-}
-
-function csvOf(bars: { date: string; open: number | null; high: number | null; low: number | null; close: number; adj_close: number | null; volume: number | null }[]): string {
-  const lines = ['Date,Open,High,Low,Close,Adj Close,Volume'];
-  for (const b of bars) lines.push(`${b.date},${b.open ?? ''},${b.high ?? ''},${b.low ?? ''},${b.close},${b.adj_close ?? b.close},${b.volume ?? ''}`);
-  return `${lines.join('\n')}\n`;
-}
-
 /** Everything the pipeline measured; throws only when the machinery itself breaks (a target missed is a figure). */
 export async function runPipeline(opts: PipelineOptions): Promise<PipelineFigures> {
   const log = opts.log ?? (() => {});
@@ -126,7 +108,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineFigure
       const t = universeTicker(opts.sources, i);
       names.push(t.ticker);
       if (i === 0) dates = t.bars.map((b) => b.date);
-      await writeFile(path.join(dir, `${t.ticker}.csv`), csvOf(t.bars));
+      await writeFile(path.join(dir, `${t.ticker}.csv`), yahooCsv(t.bars));
     }
     const nightlyWorkers = opts.nightlyWorkers ?? [2, 1, 2];
     const nights = dates.slice(-nightlyWorkers.length);

@@ -19,7 +19,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +26,8 @@ import { httpLoad, type LoadResult, percentile } from './http-load.ts';
 import type { DailyBar } from '@stocks/common';
 import { createTestDatabase } from '@stocks/db/testing';
 import { SHARED_MARKET_DATA_DIR } from '../../test/support/market-data.ts';
-import { loadUniverseSources, universeTicker } from '../../test/support/universe-data.ts';
+import { loadUniverseSources, mapLimit, universeTicker, yahooCsv } from '../../test/support/universe-data.ts';
+import { freePort } from '../../test/support/private-postgres.ts';
 import { startService, stopService, type RunningService } from '../../test/support/stack.ts';
 import { storeChampion } from '../../4_nn_estimator/test/support/champions.ts';
 import { initBackend } from '../../4_nn_estimator/src/training/backend.ts';
@@ -43,22 +43,6 @@ export interface PartResult {
 const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
 const f = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
 const verdict = (met: boolean) => (met ? 'MET' : 'MISSED');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-function toCsv(bars: DailyBar[]): string {
-  const lines = ['Date,Open,High,Low,Close,Adj Close,Volume'];
-  for (const b of bars) lines.push(`${b.date},${b.open ?? ''},${b.high ?? ''},${b.low ?? ''},${b.close},${b.adj_close ?? ''},${b.volume ?? ''}`);
-  return `${lines.join('\n')}\n`;
-}
 
 /** Median wall time and size of `rounds` scrapes of `url` (after 3 unmeasured ones). */
 async function scrape(url: string, rounds = 20): Promise<{ ms: number; p90: number; bytes: number; series: number; perTicker: number }> {
@@ -111,7 +95,7 @@ export async function runServingPart(): Promise<PartResult> {
       const u = universeTicker(sources, i);
       if (i === 0) firstBars = u.bars;
       names.push(u.ticker);
-      writeFileSync(path.join(csvDir, `${u.ticker}.csv`), toCsv(u.bars.slice(-servingBars)));
+      writeFileSync(path.join(csvDir, `${u.ticker}.csv`), yahooCsv(u.bars.slice(-servingBars)));
     }
     const first = firstBars.at(-servingBars)!.date;
     const last = firstBars.at(-1)!.date;
@@ -120,14 +104,10 @@ export async function runServingPart(): Promise<PartResult> {
     const loader = await startService('load_data', await freePort(), { ...common, MARKET_DATA_SOURCE: 'csv', MARKET_DATA_DIR: csvDir });
     services.push(loader);
     t0 = performance.now();
-    let next = 0;
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      while (next < names.length) {
-        const ticker = names[next++]!;
-        const res = await fetch(`${loader.url}/load`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ticker, start_date: first, end_date: last }) });
-        if (!res.ok) throw new Error(`POST /load ${ticker}: ${res.status} ${await res.text()}`);
-      }
-    }));
+    await mapLimit(names, 4, async (ticker) => {
+      const res = await fetch(`${loader.url}/load`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ticker, start_date: first, end_date: last }) });
+      if (!res.ok) throw new Error(`POST /load ${ticker}: ${res.status} ${await res.text()}`);
+    });
     console.log(`setup: ${tickers} x ${servingBars} bars (${first} .. ${last}) loaded through POST /load in ${f((performance.now() - t0) / 1000, 1)} s`);
 
     // --- one trained champion, copied to every ticker

@@ -284,3 +284,22 @@ function hashSeed(seed: number, index: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/** Bars as a Yahoo-style CSV file (what the loader's csv source and POST /import read). */
+export function yahooCsv(bars: readonly DailyBar[]): string {
+  const lines = ['Date,Open,High,Low,Close,Adj Close,Volume'];
+  for (const b of bars) lines.push(`${b.date},${b.open ?? ''},${b.high ?? ''},${b.low ?? ''},${b.close},${b.adj_close ?? b.close},${b.volume ?? ''}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** fn over items with at most `limit` calls in flight, results in the items' order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  }));
+  return out;
+}
