@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BENCHES = ['ingest', 'train', 'backtest', 'serve', 'scale', 'soak', 'universe'] as const;
+const BENCHES = ['ingest', 'train', 'backtest', 'calibration-noise', 'serve', 'scale', 'soak', 'universe'] as const;
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 const asked = process.argv.slice(2);
