@@ -19,7 +19,7 @@ import type { BandForecast, BandModelName } from '../../4_nn_estimator/src/model
 export const BASELINE_NAMES = ['static', 'ewma', 'garch'] as const;
 /** Every band model a version stores, then what it serves. */
 export const BAND_COLUMNS = ['static', 'ewma', 'garch', 'model', 'served'] as const;
-type Column = (typeof BAND_COLUMNS)[number];
+export type Column = (typeof BAND_COLUMNS)[number];
 /** Origins between refits (a quarter of sessions): each refit sees bars up to its origin only. */
 export const REFIT_EVERY = 63;
 const MAX_TRAIN_BARS = 2520;
@@ -42,6 +42,8 @@ export interface HorizonResult {
   choices: Partial<Record<BandModelName, number>>;
   /** The reasons chooseBands gave, one per refit. */
   reasons: string[];
+  /** Per-origin losses of every column (for resampling the bench's means). */
+  losses: Record<Column, StepLosses>;
 }
 
 /** Walk-forward over the test span with the product's choice at every refit; one result per horizon. */
@@ -88,6 +90,7 @@ export function benchBands(bars: readonly DailyBar[], horizons: readonly number[
       served_choice: served.join(' '),
       choices,
       reasons,
+      losses,
     };
   });
 }
