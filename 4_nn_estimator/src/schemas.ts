@@ -189,6 +189,8 @@ const bandScoresSchema = z.object({
   step: z.number(),
   coverage80: z.number(),
   coverage95: z.number(),
+  coverage80_p: z.number().nullable().optional().describe('Two-sided p-value of "this band covers 80% of the time", from its hits at the origins (overlapping windows accounted for); below 0.05: miscalibrated. Absent on backtests stored before'),
+  coverage95_p: z.number().nullable().optional().describe('The same for the 95% band'),
   interval_score80: z.number().describe('Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better'),
   interval_score95: z.number(),
   qlike: z.number().describe('Mean QLIKE loss r^2/v + log v of the variance forecast; lower is better'),

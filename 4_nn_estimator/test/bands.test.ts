@@ -12,7 +12,7 @@ import { fitGarchT, garchFitter, garchTLogLikelihood, GarchBands, standardisedTD
 import { nelderMead } from '../src/model/bands/nelder-mead.ts';
 import { BAND_PROBABILITIES, bandEdgesOf } from '../src/model/bands/series.ts';
 import { quantileSorted } from '../src/model/intervals.ts';
-import { coverageOf, dieboldMariano, intervalScore, meanOf, qlike } from '../src/model/bands/scoring.ts';
+import { coverageHits, coverageOf, coverageTest, dieboldMariano, intervalScore, meanOf, qlike } from '../src/model/bands/scoring.ts';
 import { StaticBands } from '../src/model/bands/static.ts';
 import type { BandForecast, BandModel, BandModelFitter } from '../src/model/bands/types.ts';
 import { mulberry32 } from '../src/model/random.ts';
@@ -98,6 +98,37 @@ test('Diebold-Mariano holds its size under equal accuracy, with overlapping 5-st
   }
   const rate = rejections / trials;
   assert.ok(rate > 0.01 && rate < 0.11, `rejection rate ${rate}`);
+});
+
+test('coverage test: the binomial score test at one step; a band that covers every window is rejected, not excused', () => {
+  assert.deepEqual(coverageHits([-1, -1, -1], [1, 1, 1], [0, 2, -1]), [1, 0, 1]);
+  // 360 of 450 inside is exactly 80%: no evidence against it.
+  const exact = Array.from({ length: 450 }, (_, i) => (i % 5 === 0 ? 0 : 1));
+  assert.ok(Math.abs(coverageTest(exact, 0.8) - 1) < 1e-9);
+  // 335 of 450 (0.7444): z = (0.7444 - 0.8) / sqrt(0.16 / 450) = -2.946, two-sided p = 0.0032.
+  const low = Array.from({ length: 450 }, (_, i) => (i < 335 ? 1 : 0));
+  assert.ok(Math.abs(coverageTest(low, 0.8) - 0.00322) < 5e-5, String(coverageTest(low, 0.8)));
+  assert.ok(coverageTest(new Array(450).fill(1), 0.8) < 1e-6);
+  assert.ok(coverageTest(new Array(450).fill(1), 0.8, 5) < 1e-6);
+});
+
+test('coverage test holds its size on the overlapping 5-day windows of a calibrated band, where a binomial test does not', () => {
+  // The true 80% band of a 5-day sum of i.i.d. t(5) returns, scored at consecutive origins as the bench does.
+  const random = mulberry32(17);
+  const sums = (draws: Float64Array, n: number) => Array.from({ length: n }, (_, t) => draws[t]! + draws[t + 1]! + draws[t + 2]! + draws[t + 3]! + draws[t + 4]!);
+  const reference = sums(standardisedTDraws(5, 200_004, random), 200_000).sort((a, b) => a - b);
+  const lower = reference[20_000]!;
+  const upper = reference[180_000]!;
+  let rejected = 0;
+  let rejectedIfIndependent = 0;
+  const trials = 400;
+  for (let s = 0; s < trials; s++) {
+    const hits = sums(standardisedTDraws(5, 454, random), 450).map((x) => (x >= lower && x <= upper ? 1 : 0));
+    if (coverageTest(hits, 0.8, 5) < 0.05) rejected++;
+    if (coverageTest(hits, 0.8, 1) < 0.05) rejectedIfIndependent++;
+  }
+  assert.ok(rejected / trials > 0.02 && rejected / trials < 0.1, `rejection rate ${rejected / trials}`);
+  assert.ok(rejectedIfIndependent / trials > 0.2, `rejection rate treating windows as independent ${rejectedIfIndependent / trials}`);
 });
 
 test('Nelder-Mead finds the Rosenbrock minimum', () => {

@@ -123,6 +123,8 @@ describe('4_nn_estimator: baselines, intervals, promotion, rollback, export, bac
     for (const name of ['static', 'ewma', 'garch', 'model']) {
       assert.ok(Number.isFinite(m.interval_skill.per_model[name]['1'].interval_score95), `${name} scored on validation`);
       assert.ok(Number.isFinite(m.interval_skill.per_model[name]['5'].coverage80), `${name} coverage`);
+      const p = m.interval_skill.per_model[name]['5'].coverage95_p;
+      assert.ok(p >= 0 && p <= 1, `${name} calibration test`);
     }
     assert.ok(m.interval_skill.windows.n >= 20 && m.interval_skill.windows.end <= m.validation_range.end);
     assert.equal(typeof m.interval_skill.model_vs_ewma_p.qlike_step1, 'number');

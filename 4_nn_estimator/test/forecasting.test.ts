@@ -12,6 +12,7 @@ import { fitIntervals, intervalsFor, recentVolatility } from '../src/model/inter
 import type { Evaluation } from '../src/model/metrics.ts';
 import { trainModel, type TrainInput, type TrainResult } from '../src/model/train.ts';
 import { promotionDecision } from '../src/training/promotion.ts';
+import { coverageTest } from '../src/model/bands/scoring.ts';
 
 const TINY = { window: 10, horizon: 5, units: 4, epochs: 1 };
 let aapl: DailyBar[];
@@ -149,6 +150,7 @@ test('backtest: every training ends at its origin, future bars cannot change pas
   const step1 = result.bands.per_step[0]!;
   const within = (o: (typeof result.per_origin)[number]) => o.actual[0]! >= o.intervals.lower80[0]! && o.actual[0]! <= o.intervals.upper80[0]!;
   assert.equal(step1.models.model!.coverage80, result.per_origin.filter(within).length / 4, 'band coverage agrees with the stored intervals');
+  assert.equal(step1.models.model!.coverage80_p, coverageTest(result.per_origin.map((o) => (within(o) ? 1 : 0)), 0.8, 1), 'its calibration test is on the same hits');
   assert.ok(step1.dm.garch && step1.dm.garch.is95.two_sided <= 1);
 
   // Wreck everything after the first origin: the first origin's model forecast must not move.

@@ -950,6 +950,8 @@ export interface paths {
                                                 interval_score95: number;
                                                 coverage80: number;
                                                 coverage95: number;
+                                                coverage80_p?: number | null;
+                                                coverage95_p?: number | null;
                                                 qlike: number;
                                             };
                                         };
@@ -1561,6 +1563,10 @@ export interface paths {
                                                 step: number;
                                                 coverage80: number;
                                                 coverage95: number;
+                                                /** @description Two-sided p-value of "this band covers 80% of the time", from its hits at the origins (overlapping windows accounted for); below 0.05: miscalibrated. Absent on backtests stored before */
+                                                coverage80_p?: number | null;
+                                                /** @description The same for the 95% band */
+                                                coverage95_p?: number | null;
                                                 /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
                                                 interval_score80: number;
                                                 interval_score95: number;
@@ -1571,6 +1577,10 @@ export interface paths {
                                                 step: number;
                                                 coverage80: number;
                                                 coverage95: number;
+                                                /** @description Two-sided p-value of "this band covers 80% of the time", from its hits at the origins (overlapping windows accounted for); below 0.05: miscalibrated. Absent on backtests stored before */
+                                                coverage80_p?: number | null;
+                                                /** @description The same for the 95% band */
+                                                coverage95_p?: number | null;
                                                 /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
                                                 interval_score80: number;
                                                 interval_score95: number;
@@ -1581,6 +1591,10 @@ export interface paths {
                                                 step: number;
                                                 coverage80: number;
                                                 coverage95: number;
+                                                /** @description Two-sided p-value of "this band covers 80% of the time", from its hits at the origins (overlapping windows accounted for); below 0.05: miscalibrated. Absent on backtests stored before */
+                                                coverage80_p?: number | null;
+                                                /** @description The same for the 95% band */
+                                                coverage95_p?: number | null;
                                                 /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
                                                 interval_score80: number;
                                                 interval_score95: number;
@@ -1591,6 +1605,10 @@ export interface paths {
                                                 step: number;
                                                 coverage80: number;
                                                 coverage95: number;
+                                                /** @description Two-sided p-value of "this band covers 80% of the time", from its hits at the origins (overlapping windows accounted for); below 0.05: miscalibrated. Absent on backtests stored before */
+                                                coverage80_p?: number | null;
+                                                /** @description The same for the 95% band */
+                                                coverage95_p?: number | null;
                                                 /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
                                                 interval_score80: number;
                                                 interval_score95: number;
@@ -1788,6 +1806,10 @@ export interface paths {
                                             step: number;
                                             coverage80: number;
                                             coverage95: number;
+                                            /** @description Two-sided p-value of "this band covers 80% of the time", from its hits at the origins (overlapping windows accounted for); below 0.05: miscalibrated. Absent on backtests stored before */
+                                            coverage80_p?: number | null;
+                                            /** @description The same for the 95% band */
+                                            coverage95_p?: number | null;
                                             /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
                                             interval_score80: number;
                                             interval_score95: number;
@@ -1798,6 +1820,10 @@ export interface paths {
                                             step: number;
                                             coverage80: number;
                                             coverage95: number;
+                                            /** @description Two-sided p-value of "this band covers 80% of the time", from its hits at the origins (overlapping windows accounted for); below 0.05: miscalibrated. Absent on backtests stored before */
+                                            coverage80_p?: number | null;
+                                            /** @description The same for the 95% band */
+                                            coverage95_p?: number | null;
                                             /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
                                             interval_score80: number;
                                             interval_score95: number;
@@ -1808,6 +1834,10 @@ export interface paths {
                                             step: number;
                                             coverage80: number;
                                             coverage95: number;
+                                            /** @description Two-sided p-value of "this band covers 80% of the time", from its hits at the origins (overlapping windows accounted for); below 0.05: miscalibrated. Absent on backtests stored before */
+                                            coverage80_p?: number | null;
+                                            /** @description The same for the 95% band */
+                                            coverage95_p?: number | null;
                                             /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
                                             interval_score80: number;
                                             interval_score95: number;
@@ -1818,6 +1848,10 @@ export interface paths {
                                             step: number;
                                             coverage80: number;
                                             coverage95: number;
+                                            /** @description Two-sided p-value of "this band covers 80% of the time", from its hits at the origins (overlapping windows accounted for); below 0.05: miscalibrated. Absent on backtests stored before */
+                                            coverage80_p?: number | null;
+                                            /** @description The same for the 95% band */
+                                            coverage95_p?: number | null;
                                             /** @description Mean interval score (Gneiting & Raftery) of the 80% band, on log moves: width plus 2/alpha times misses; lower is better */
                                             interval_score80: number;
                                             interval_score95: number;

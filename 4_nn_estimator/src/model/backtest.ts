@@ -281,7 +281,7 @@ function bandReport(
       const overlap = Math.ceil(step / stride);
       return {
         step,
-        models: Object.fromEntries(Object.entries(losses).map(([name, l]) => [name, l ? summarise(l, step) : null])) as Record<'model' | BandBaselineName, StepSummary | null>,
+        models: Object.fromEntries(Object.entries(losses).map(([name, l]) => [name, l ? summarise(l, step, overlap) : null])) as Record<'model' | BandBaselineName, StepSummary | null>,
         dm: Object.fromEntries(BAND_BASELINE_NAMES.map((name) => [name, losses[name] && losses.model && originIdx.length >= 3 ? compareSteps(losses.model, losses[name]!, overlap) : null])) as Record<BandBaselineName, StepComparison | null>,
       };
     }),

@@ -15,6 +15,9 @@ export const bandSkillSchema = z.object({
   interval_score95: z.number(),
   coverage80: z.number(),
   coverage95: z.number(),
+  /** Two-sided p-values of "covers 80% / 95%" (stored before: none). */
+  coverage80_p: z.number().nullable().optional(),
+  coverage95_p: z.number().nullable().optional(),
   qlike: z.number(),
 });
 

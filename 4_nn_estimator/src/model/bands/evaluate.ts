@@ -5,7 +5,7 @@
  */
 import type { DailyBar } from '@stocks/common';
 import { closesOf } from '../features.ts';
-import { coverageOf, dieboldMariano, intervalScores, meanOf, qlikes } from './scoring.ts';
+import { coverageHits, coverageTest, dieboldMariano, intervalScores, meanOf, qlikes } from './scoring.ts';
 import type { BandForecast, BandModel, BandModelFitter } from './types.ts';
 
 export interface WalkForwardOptions {
@@ -37,18 +37,31 @@ export function centredMoves(bars: readonly DailyBar[], origins: readonly number
 }
 
 /** Per-origin losses of one model at one step. */
-export interface StepLosses { is80: number[]; is95: number[]; qlike: number[]; covered80: number; covered95: number }
+export interface StepLosses {
+  is80: number[];
+  is95: number[];
+  qlike: number[];
+  covered80: number;
+  covered95: number;
+  /** 1 where the actual fell inside the band, per origin. */
+  hits80: number[];
+  hits95: number[];
+}
 
 export function stepLosses(forecasts: readonly BandForecast[], actual: readonly (readonly number[])[], step: number): StepLosses {
   const j = step - 1;
   const y = actual.map((a) => a[j]!);
   const col = (key: keyof BandForecast) => forecasts.map((f) => f[key][j]!);
+  const hits80 = coverageHits(col('lower80'), col('upper80'), y);
+  const hits95 = coverageHits(col('lower95'), col('upper95'), y);
   return {
     is80: intervalScores(col('lower80'), col('upper80'), y, 80),
     is95: intervalScores(col('lower95'), col('upper95'), y, 95),
     qlike: qlikes(col('variance'), y),
-    covered80: coverageOf(col('lower80'), col('upper80'), y),
-    covered95: coverageOf(col('lower95'), col('upper95'), y),
+    covered80: y.length ? meanOf(hits80) : Number.NaN,
+    covered95: y.length ? meanOf(hits95) : Number.NaN,
+    hits80,
+    hits95,
   };
 }
 
@@ -56,17 +69,23 @@ export interface StepSummary {
   step: number;
   coverage80: number;
   coverage95: number;
+  /** Two-sided p-value of "the band covers its nominal share" (coverageTest, lag overlap - 1); null under 3 windows. */
+  coverage80_p: number | null;
+  coverage95_p: number | null;
   /** Mean interval scores (log-return units). */
   interval_score80: number;
   interval_score95: number;
   qlike: number;
 }
 
-export function summarise(losses: StepLosses, step: number): StepSummary {
+/** `overlap`: how many consecutive windows share a day's move (the step at one origin a day; fewer when origins are further apart). */
+export function summarise(losses: StepLosses, step: number, overlap = step): StepSummary {
   return {
     step,
     coverage80: losses.covered80,
     coverage95: losses.covered95,
+    coverage80_p: losses.hits80.length >= 3 ? coverageTest(losses.hits80, 0.8, overlap) : null,
+    coverage95_p: losses.hits95.length >= 3 ? coverageTest(losses.hits95, 0.95, overlap) : null,
     interval_score80: meanOf(losses.is80),
     interval_score95: meanOf(losses.is95),
     qlike: meanOf(losses.qlike),
