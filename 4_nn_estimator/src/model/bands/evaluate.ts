@@ -5,7 +5,7 @@
  */
 import type { DailyBar } from '@stocks/common';
 import { closesOf } from '../features.ts';
-import { coverageHits, coverageTest, dieboldMariano, intervalScores, meanOf, qlikes } from './scoring.ts';
+import { coverageHits, coverageOf, coverageTest, dieboldMariano, intervalScores, meanOf, qlikes } from './scoring.ts';
 import type { BandForecast, BandModel, BandModelFitter } from './types.ts';
 
 export interface WalkForwardOptions {
@@ -58,8 +58,8 @@ export function stepLosses(forecasts: readonly BandForecast[], actual: readonly 
     is80: intervalScores(col('lower80'), col('upper80'), y, 80),
     is95: intervalScores(col('lower95'), col('upper95'), y, 95),
     qlike: qlikes(col('variance'), y),
-    covered80: y.length ? meanOf(hits80) : Number.NaN,
-    covered95: y.length ? meanOf(hits95) : Number.NaN,
+    covered80: coverageOf(col('lower80'), col('upper80'), y),
+    covered95: coverageOf(col('lower95'), col('upper95'), y),
     hits80,
     hits95,
   };
