@@ -63,6 +63,7 @@ export const modelSchema = z.object({
     windows: z.object({ start: z.string(), end: z.string(), n: z.number() }).describe('Validation origins every band model was scored on (none of the fits saw them)'),
     per_model: z.record(z.string(), z.record(z.string(), bandSkillSchema)).describe('Per band model (static, ewma, garch, model), per step ("1", "5"): mean interval scores (log-return units, lower is better), coverage and QLIKE'),
     model_vs_ewma_p: z.record(z.string(), z.number()).nullable().describe('One-sided Diebold-Mariano p-values of the learned bands beating EWMA'),
+    baselines_vs_ewma_p: z.record(z.string(), z.record(z.string(), z.number())).nullable().describe('The same p-values for GARCH and static (per baseline, per loss): either replaces EWMA only on a significant win. null for versions trained before'),
   }).nullable().describe('Band skill on validation beside the static, EWMA and GARCH baselines; null for versions trained before band models'),
   skill_vs_naive: z.number().nullable().describe('1 - mae / naive mae; above 0 beats naive'),
   alpha: z.number().describe('Shrinkage of the predicted move toward naive, fitted on validation'),

@@ -128,6 +128,11 @@ describe('4_nn_estimator: baselines, intervals, promotion, rollback, export, bac
     }
     assert.ok(m.interval_skill.windows.n >= 20 && m.interval_skill.windows.end <= m.validation_range.end);
     assert.equal(typeof m.interval_skill.model_vs_ewma_p.qlike_step1, 'number');
+    // Why a baseline other than EWMA is (or is not) served: its own one-sided p-values against EWMA.
+    for (const name of ['garch', 'static']) assert.equal(typeof m.interval_skill.baselines_vs_ewma_p[name].is95_step5, 'number', name);
+    if (m.interval_skill.served === 'garch' || m.interval_skill.served === 'static') {
+      assert.ok(Object.values(m.interval_skill.baselines_vs_ewma_p[m.interval_skill.served]).some((p) => (p as number) < 0.05));
+    }
     if (m.interval_skill.served === 'model') assert.ok(Object.values(m.interval_skill.model_vs_ewma_p).some((p) => (p as number) < 0.05));
 
     const served = (await app.inject('/predict?ticker=AAPL&horizon=5')).json();

@@ -960,6 +960,12 @@ export interface paths {
                                     model_vs_ewma_p: {
                                         [key: string]: number;
                                     } | null;
+                                    /** @description The same p-values for GARCH and static (per baseline, per loss): either replaces EWMA only on a significant win. null for versions trained before */
+                                    baselines_vs_ewma_p: {
+                                        [key: string]: {
+                                            [key: string]: number;
+                                        };
+                                    } | null;
                                 } | null;
                                 /** @description 1 - mae / naive mae; above 0 beats naive */
                                 skill_vs_naive: number | null;

@@ -31,7 +31,7 @@ function intervalSkill(stored: unknown) {
   const parsed = storedBandsSchema.safeParse(stored);
   if (!parsed.success) return null;
   const { served, reason, validation } = parsed.data;
-  return { served, reason, windows: { start: validation.start, end: validation.end, n: validation.n }, per_model: validation.skill, model_vs_ewma_p: validation.model_vs_ewma };
+  return { served, reason, windows: { start: validation.start, end: validation.end, n: validation.n }, per_model: validation.skill, model_vs_ewma_p: validation.model_vs_ewma, baselines_vs_ewma_p: validation.baselines_vs_ewma ?? null };
 }
 
 export function presentModel(m: ModelSummary) {
