@@ -15,6 +15,7 @@ import { trainModel, type TrainResult } from '../src/model/train.ts';
 import { startQueue } from '../src/training/queue.ts';
 import { storeChampion } from './support/champions.ts';
 import { forecastMany, forecastManyYielding } from '../src/serving/forecaster.ts';
+import { ChampionCache } from '../src/serving/champion-cache.ts';
 
 type App = Awaited<ReturnType<typeof buildApp>>;
 
@@ -176,6 +177,18 @@ describe('forecast serving', () => {
     assert.ok(naive.forecast.every((p: { close: number }) => p.close === naive.forecast[0].close), 'alpha 0 is the naive forecast');
     await db.pool.query(`UPDATE models SET alpha = $1 WHERE ticker = 'AAPL' AND is_champion`, [edited.alpha]);
     await until('the restored champion served', async () => ((await get(app)).alpha === edited.alpha ? true : undefined));
+  });
+
+  test("a ticker's first champion is served without waiting for the notification", async () => {
+    // A cache that never hears NOTIFY: what a replica is between a commit and its listener's turn.
+    const cache = new ChampionCache(db.pool, tf.getBackend());
+    assert.equal(await cache.get('MSFT'), undefined);
+    const first = await storeChampion(db.pool, 'MSFT', trained);
+    assert.equal((await cache.get('MSFT'))?.version, first, 'no champion is not remembered');
+    const second = await storeChampion(db.pool, 'MSFT', trained);
+    assert.equal((await cache.get('MSFT'))?.version, first, 'a loaded champion is, until its NOTIFY');
+    cache.invalidate('MSFT');
+    assert.equal((await cache.get('MSFT'))?.version, second);
   });
 
   test('while the listener is down nothing is served from memory; on reconnect it is again', async () => {

@@ -47,7 +47,8 @@ export interface ChampionCacheHooks {
 
 /**
  * Champions kept in memory, loaded from Postgres once per version and dropped when a
- * NOTIFY says the ticker has a new one, so no request ever loads a model.
+ * NOTIFY says the ticker has a new one, so no request ever loads a model. A ticker without one is
+ * asked of Postgres again on every request (one indexed row), until it has one.
  */
 export class ChampionCache {
   private readonly loaded = new Map<string, Promise<LoadedChampion | undefined>>();
@@ -57,10 +58,18 @@ export class ChampionCache {
   get(ticker: string): Promise<LoadedChampion | undefined> {
     let entry = this.loaded.get(ticker);
     if (!entry) {
-      entry = this.load(ticker);
-      this.loaded.set(ticker, entry);
-      // A failed load (database down) must not stay cached.
-      entry.catch(() => this.loaded.delete(ticker));
+      const loading = this.load(ticker);
+      entry = loading;
+      this.loaded.set(ticker, loading);
+      const forget = () => {
+        if (this.loaded.get(ticker) === loading) this.loaded.delete(ticker);
+      };
+      // A failed load (database down) must not stay cached. Nor must "no champion": a first
+      // training's job can read as succeeded before this replica has the NOTIFY, and a 404 "no
+      // trained model yet" then would be wrong, where an older champion for a moment is not.
+      loading.then((champion) => {
+        if (!champion) forget();
+      }, forget);
     }
     return entry;
   }
