@@ -35,11 +35,8 @@ export function coverageTest(hits: readonly number[], nominal: number, horizon =
   if (!(nominal > 0 && nominal < 1)) throw new RangeError(`nominal coverage must be in (0, 1), got ${nominal}`);
   const d = hits.map((h) => h - nominal);
   const mean = meanOf(d);
-  const lag = Math.min(horizon - 1, n - 1);
   const atLagZero = nominal * (1 - nominal);
-  const gammas = Array.from({ length: lag }, (_, i) => autocovariance(d, mean, i + 1));
-  let longRun = atLagZero + 2 * gammas.reduce((s, g) => s + g, 0);
-  if (!(longRun > 0)) longRun = atLagZero + 2 * gammas.reduce((s, g, i) => s + (1 - (i + 1) / (lag + 1)) * g, 0);
+  let longRun = longRunVariance(d, mean, horizon, atLagZero);
   if (!(longRun > 0)) longRun = atLagZero;
   const z = mean / Math.sqrt(longRun / n);
   return Math.min(1, 2 * (1 - jStat.normal.cdf(Math.abs(z), 0, 1)));
@@ -116,10 +113,7 @@ export function dieboldMariano(lossA: readonly number[], lossB: readonly number[
   if (!Number.isInteger(horizon) || horizon < 1) throw new RangeError(`horizon must be a whole number >= 1, got ${horizon}`);
   const d = lossA.map((a, i) => a - lossB[i]!);
   const mean = meanOf(d);
-  const lag = Math.min(horizon - 1, n - 1);
-  const gammas = Array.from({ length: lag + 1 }, (_, k) => autocovariance(d, mean, k));
-  let longRun = gammas[0]! + 2 * gammas.slice(1).reduce((s, g) => s + g, 0);
-  if (!(longRun > 0)) longRun = gammas[0]! + 2 * gammas.slice(1).reduce((s, g, i) => s + (1 - (i + 1) / (lag + 1)) * g, 0);
+  const longRun = longRunVariance(d, mean, horizon);
   if (!(longRun > 0) || !Number.isFinite(longRun)) {
     return { mean_difference: mean, statistic: 0, n, p_two_sided: 1, p_a_better: 0.5, p_a_worse: 0.5 };
   }
@@ -128,6 +122,18 @@ export function dieboldMariano(lossA: readonly number[], lossB: readonly number[
   const statistic = raw * hln;
   const cdf = jStat.studentt.cdf(statistic, n - 1);
   return { mean_difference: mean, statistic, n, p_two_sided: Math.min(1, 2 * Math.min(cdf, 1 - cdf)), p_a_better: cdf, p_a_worse: 1 - cdf };
+}
+
+/**
+ * Long-run variance of `d` for h-step forecasts from consecutive origins: its autocovariances up to
+ * lag h - 1 with uniform weights, Bartlett's when that sum is not positive (may still be <= 0: the
+ * caller decides). `atLagZero` replaces the sample variance (a test that uses the null's).
+ */
+function longRunVariance(d: readonly number[], mean: number, horizon: number, atLagZero = autocovariance(d, mean, 0)): number {
+  const lag = Math.min(horizon - 1, d.length - 1);
+  const gammas = Array.from({ length: lag }, (_, i) => autocovariance(d, mean, i + 1));
+  const uniform = atLagZero + 2 * gammas.reduce((s, g) => s + g, 0);
+  return uniform > 0 ? uniform : atLagZero + 2 * gammas.reduce((s, g, i) => s + (1 - (i + 1) / (lag + 1)) * g, 0);
 }
 
 function autocovariance(d: readonly number[], mean: number, k: number): number {
